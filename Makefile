@@ -1,0 +1,39 @@
+# Two commands a new user needs: `make demo` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: install demo test lint format docs bench clean
+
+$(BIN)/mutualaid: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/mutualaid
+
+## The service on SQLite with a demo county, at http://127.0.0.1:$(PORT)/
+demo: install
+	$(BIN)/mutualaid db upgrade
+	$(BIN)/mutualaid demo
+	MUTUALAID_EMBED_SCHEDULER=$${MUTUALAID_EMBED_SCHEDULER:-1} $(BIN)/mutualaid serve --port $(PORT)
+
+## The whole suite: SQLite, and PostgreSQL too when MUTUALAID_TEST_POSTGRES_URL is set
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format .
+
+## Regenerate docs drawn from code (the lifecycle diagram)
+docs: install
+	$(BIN)/python -m workflows.lifecycle > docs/lifecycle.md
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,25 @@
+"""The REST API under /api/v1: one flask-smorest blueprint per resource."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+
+from claims.api.base import Api
+
+
+def init_api(app: Flask) -> Api:
+    from claims.api import auth, claims, enrolments, members, products, units
+    from claims.api.security import authenticate
+
+    api = Api(app)
+    modules = (auth, units, members, products, enrolments, claims)
+    names = {module.blp.name for module in modules}
+    for module in modules:
+        api.register_blueprint(module.blp)
+
+    @app.before_request
+    def _authenticate_api() -> None:
+        if request.blueprint in names:
+            authenticate()
+
+    return api

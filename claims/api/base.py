@@ -1,0 +1,136 @@
+"""What every API blueprint shares: the JSON parser, the error shape, pagination over select()."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import flask
+import sqlalchemy as sa
+from flask_smorest import Api as SmorestApi
+from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest import Page
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import HTTPException
+
+from claims.schemas.fields import error_code_for
+from workflows.errors import DomainError
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "version_mismatch",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class DecimalJsonParser(FlaskParser):
+    """JSON numbers become Decimal, so an amount keeps its spelling: 1.230 stays 1.230."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        if not is_json_request(req):
+            return core.missing
+        return json.loads(req.get_data(cache=True), parse_float=Decimal)
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = DecimalJsonParser()
+    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 20, "max_page_size": 100}
+
+
+def error_response(
+    status: int,
+    message: str,
+    errors: list[dict[str, Any]] | None = None,
+    code: str | None = None,
+    **extra: Any,
+) -> flask.Response:
+    """The one JSON error shape: code, status, message, errors [{field, code, message}]."""
+    body = {
+        "code": code or STATUS_CODES.get(status, "error"),
+        "status": status,
+        "message": message,
+        "errors": errors or [],
+        **extra,
+    }
+    response = flask.jsonify(body)
+    response.status_code = status
+    return response
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """marshmallow's nested {field: [msg]} as a flat list naming each field (dotted for nesting)."""
+    flat: list[dict[str, Any]] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            flat.extend(flatten_messages(value, name))
+    elif isinstance(messages, list | tuple):
+        for item in messages:
+            if isinstance(item, dict | list):
+                flat.extend(flatten_messages(item, prefix))
+            else:
+                flat.append({"field": prefix or None, "code": error_code_for(str(item)),
+                             "message": str(item)})
+    else:
+        flat.append({"field": prefix or None, "code": error_code_for(str(messages)),
+                     "message": str(messages)})
+    return flat
+
+
+class Api(SmorestApi):
+    def handle_http_exception(self, error: HTTPException) -> flask.Response:
+        data = getattr(error, "data", None) or {}
+        status = error.code or 500
+        errors: list[dict[str, Any]] = []
+        if "messages" in data:
+            # webargs nests by location ("json", "query"); the field name is what users know.
+            for _location, messages in data["messages"].items():
+                errors.extend(flatten_messages(messages))
+        message = data.get("message") or (
+            "The request has invalid fields." if errors else error.description or error.name
+        )
+        response = error_response(status, message, errors)
+        for name, value in (data.get("headers") or {}).items():
+            response.headers[name] = value
+        if error.code == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+
+def handle_domain_error(error: DomainError) -> flask.Response:
+    return error_response(
+        error.status, error.message, [e.as_dict() for e in error.errors], error.code,
+        **error.extra(),
+    )
+
+
+class SelectPage(Page):
+    """Pages a SQLAlchemy select(): counts, then offsets; the session comes with it."""
+
+    def __init__(self, collection: tuple[Any, sa.Select[Any]], page_params: Any) -> None:
+        self.session, self.query = collection
+        super().__init__(collection, page_params)
+
+    @property
+    def items(self) -> list[Any]:
+        query = self.query.offset(self.page_params.first_item).limit(self.page_params.page_size)
+        return list(self.session.scalars(query))
+
+    @property
+    def item_count(self) -> int:
+        counted = sa.select(sa.func.count()).select_from(
+            self.query.order_by(None).subquery()
+        )
+        return int(self.session.scalar(counted) or 0)

@@ -1,0 +1,180 @@
+"""Claims (理赔): log, list, show, fire lifecycle events, read the audit trail."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from flask import request
+from flask.views import MethodView
+from flask_smorest import abort
+from sqlmodel import select
+
+from claims.api.base import Blueprint, SelectPage
+from claims.api.security import ANY_STAFF, current_actor
+from claims.idcard import mask
+from claims.models import Batch, Claim, ClaimEvent, Member, Unit
+from claims.rules import missing_documents
+from claims.runtime import get_runtime, get_session
+from claims.schemas.claims import (
+    ClaimEventInSchema,
+    ClaimEventSchema,
+    ClaimInSchema,
+    ClaimQuerySchema,
+    ClaimSchema,
+)
+from workflows.errors import VersionMismatch
+from workflows.intake import log_claim
+from workflows.lifecycle import STATES, allowed_events
+from workflows.transitions import fire
+
+blp = Blueprint("claims", __name__, url_prefix="/api/v1/claims", description="Claims")
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+
+def claim_view(claim: Claim, member: Member, unit_code: str, batch_no: str | None,
+               warnings: list[str] | None = None) -> dict[str, Any]:
+    """The claim as the API shows it: every logged field, amounts as yuan, ID numbers masked."""
+    names = get_runtime().catalogue.document_names
+    beneficiary = None
+    if claim.death:
+        beneficiary = {"name": claim.beneficiary_name, "relation": claim.beneficiary_relation,
+                       "id_number_masked": mask(claim.beneficiary_id_number)}
+    return {
+        **{name: getattr(claim, name) for name in (
+            "claim_no", "state", "version", "product_code", "cause", "incident_date",
+            "admission_date", "discharge_date", "hospital", "diagnosis", "total_expense",
+            "insurance_paid", "self_paid", "disability_grade", "death", "estimate",
+            "approved_amount", "above_estimate", "paid_amount", "onsite_date", "onsite_place",
+            "receipt_no", "logged_on", "logged_at", "updated_at", "member_id")},
+        "state_label": STATES[claim.state],
+        "id_number_masked": mask(member.id_number),
+        "member_name": member.name,
+        "unit_code": unit_code,
+        "beneficiary": beneficiary,
+        "documents": [{**doc, "name": names.get(doc["code"], doc["code"])}
+                      for doc in claim.documents],
+        "missing_documents": missing_documents(claim.documents),
+        "batch_no": batch_no,
+        "reason": claim.last_reason,
+        "allowed_events": allowed_events(claim.state),
+        "warnings": warnings or [],
+    }
+
+
+def visible_claims() -> sa.Select[Any]:
+    """Claims with what their view needs; unit staff see their own unit's only."""
+    query = (select(Claim, Member, Unit.code, Batch.batch_no)
+             .join(Member, Member.id == Claim.member_id)
+             .join(Unit, Unit.id == Claim.unit_id)
+             .outerjoin(Batch, Batch.id == Claim.batch_id))
+    actor = current_actor()
+    if actor.is_unit_staff:
+        query = query.where(Claim.unit_id == actor.unit_id)
+    return query
+
+
+def load_claim(claim_no: str, *, for_update: bool = False) -> tuple[Any, ...]:
+    query = visible_claims().where(Claim.claim_no == claim_no)
+    if for_update:
+        query = query.with_for_update(of=Claim)
+    row = get_session().execute(query).first()
+    if row is None:
+        abort(404, message="No such claim.")
+    return tuple(row)
+
+
+def etag_headers(claim: Claim) -> dict[str, str]:
+    return {"ETag": f'"{claim.version}"'}
+
+
+def expected_version() -> int | None:
+    """The version named by If-Match, if any; '*' matches any version."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    match = _IF_MATCH.match(header)
+    if match is None:
+        raise VersionMismatch("If-Match must name a claim version, as its ETag gives it.")
+    return int(match.group(1))
+
+
+class ClaimPage(SelectPage):
+    @property
+    def items(self) -> list[Any]:
+        query = self.query.offset(self.page_params.first_item).limit(self.page_params.page_size)
+        return [claim_view(*row) for row in self.session.execute(query)]
+
+
+@blp.route("")
+class ClaimsView(MethodView):
+    @ANY_STAFF
+    @blp.arguments(ClaimQuerySchema, location="query")
+    @blp.response(200, ClaimSchema(many=True))
+    @blp.paginate(ClaimPage)
+    def get(self, filters: dict[str, Any]) -> Any:
+        """List claims, newest first, by state, unit, product, batch or member."""
+        query = visible_claims()
+        if "state" in filters:
+            query = query.where(Claim.state == filters["state"])
+        if "unit_code" in filters:
+            query = query.where(Unit.code == filters["unit_code"])
+        if "product_code" in filters:
+            query = query.where(Claim.product_code == filters["product_code"])
+        if "batch_no" in filters:
+            query = query.where(Batch.batch_no == filters["batch_no"])
+        if "member_id" in filters:
+            query = query.where(Claim.member_id == filters["member_id"])
+        return get_session(), query.order_by(Claim.id.desc())  # type: ignore[union-attr]
+
+    @ANY_STAFF
+    @blp.arguments(ClaimInSchema)
+    @blp.response(201, ClaimSchema)
+    def post(self, fields: dict[str, Any]) -> Any:
+        """Log a claim brought by a unit union: estimate and missing documents come back."""
+        session, runtime = get_session(), get_runtime()
+        claim, warnings = log_claim(session, runtime.catalogue, current_actor(), fields,
+                                    runtime.today())
+        row = load_claim(claim.claim_no)
+        session.commit()
+        return claim_view(*row, warnings=warnings), etag_headers(claim)
+
+
+@blp.route("/<string:claim_no>")
+class ClaimView(MethodView):
+    @ANY_STAFF
+    @blp.response(200, ClaimSchema)
+    def get(self, claim_no: str) -> Any:
+        """One claim; its ETag names its version, for If-Match on events."""
+        row = load_claim(claim_no)
+        return claim_view(*row), etag_headers(row[0])
+
+
+@blp.route("/<string:claim_no>/events")
+class ClaimEventsView(MethodView):
+    @ANY_STAFF
+    @blp.response(200, ClaimEventSchema(many=True))
+    @blp.paginate(SelectPage)
+    def get(self, claim_no: str) -> Any:
+        """The audit trail, oldest first."""
+        claim = load_claim(claim_no)[0]
+        query = select(ClaimEvent).where(ClaimEvent.claim_id == claim.id).order_by(ClaimEvent.id)
+        return get_session(), query
+
+    @ANY_STAFF
+    @blp.arguments(ClaimEventInSchema)
+    @blp.response(200, ClaimSchema)
+    @blp.alt_response(409, description="The event does not leave from the claim's state")
+    @blp.alt_response(412, description="If-Match names an older version")
+    def post(self, fields: dict[str, Any], claim_no: str) -> Any:
+        """Fire a lifecycle event (SPEC §3) on the claim."""
+        session = get_session()
+        claim = load_claim(claim_no, for_update=True)[0]
+        event = fields.pop("event")
+        fire(session, get_runtime(), claim, event, current_actor(), fields,
+             expected_version=expected_version())
+        row = load_claim(claim_no)
+        session.commit()
+        return claim_view(*row), etag_headers(claim)

@@ -1,0 +1,120 @@
+"""Staff identities: argon2 password hashes and revocable bearer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, select
+
+from claims.models import ApiToken, Unit, User
+
+ROLES = ("admin", "clerk", "unit_staff")
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist keeps the timing of a wrong
+# username close to that of a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-password")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who fires an event: a staff user, or a job (role "system")."""
+
+    username: str
+    role: str
+    unit_id: int | None = None
+    user_id: int | None = None
+
+    @property
+    def is_unit_staff(self) -> bool:
+        return self.role == "unit_staff"
+
+
+def system_actor(job: str) -> Actor:
+    return Actor(username=f"job:{job}", role="system")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(user: User | None, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and bool(
+            user and user.active
+        )
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, ttl_seconds: int) -> tuple[str, int]:
+    """A new bearer token for the user; only its digest is stored."""
+    token = secrets.token_urlsafe(32)
+    assert user.id is not None
+    session.add(ApiToken(digest=_digest(token), user_id=user.id,
+                         expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds)))
+    return token, ttl_seconds
+
+
+def actor_for_token(session: Session, token: str) -> Actor | None:
+    """The actor a token stands for, or None when it is unknown, expired or revoked."""
+    row = session.exec(
+        select(ApiToken, User).join(User).where(ApiToken.digest == _digest(token))
+    ).first()
+    if row is None:
+        return None
+    api_token, user = row
+    if api_token.revoked_at is not None or api_token.expires_at <= datetime.now(UTC):
+        return None
+    if not user.active:
+        return None
+    return Actor(username=user.username, role=user.role, unit_id=user.unit_id, user_id=user.id)
+
+
+def revoke_token(session: Session, token: str) -> bool:
+    api_token = session.exec(select(ApiToken).where(ApiToken.digest == _digest(token))).first()
+    if api_token is None or api_token.revoked_at is not None:
+        return False
+    api_token.revoked_at = datetime.now(UTC)
+    session.add(api_token)
+    return True
+
+
+class UserError(ValueError):
+    pass
+
+
+def create_user(session: Session, *, username: str, role: str, password: str,
+                unit_code: str | None = None) -> User:
+    """Create a staff user; unit_staff need a unit, the others must not have one."""
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    if not username or len(username) > 100:
+        raise UserError("username must have 1 to 100 characters")
+    if len(password) < 8:
+        raise UserError("password must have at least 8 characters")
+    unit_id = None
+    if role == "unit_staff":
+        if not unit_code:
+            raise UserError("unit_staff need --unit CODE")
+        unit = session.exec(select(Unit).where(Unit.code == unit_code)).first()
+        if unit is None:
+            raise UserError(f"no unit with code {unit_code}")
+        unit_id = unit.id
+    elif unit_code:
+        raise UserError("only unit_staff belong to a unit")
+    if session.exec(select(User).where(User.username == username)).first():
+        raise UserError(f"user {username} exists already")
+    user = User(username=username, role=role, unit_id=unit_id,
+                password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    return user

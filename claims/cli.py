@@ -1,0 +1,99 @@
+"""The `mutualaid` command: a Flask CLI group (db, users, demo, serve)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from claims.auth import ROLES, UserError, create_user
+from claims.db import session_scope
+from claims.runtime import get_runtime
+
+
+def _create_app() -> Flask:
+    from claims.app import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+             add_version_option=False)
+def cli() -> None:
+    """mutualaid: the claims workflow of workers' mutual-aid insurance (职工互助保障)."""
+
+
+db_group = click.Group("db", help="The database schema.")
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Create or upgrade the schema (Alembic)."""
+    from migrations import upgrade
+
+    upgrade(get_runtime().settings.database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+users_group = click.Group("users", help="Staff accounts.")
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--unit", "unit_code", help="The unit of a unit_staff user.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@with_appcontext
+def users_create(username: str, role: str, unit_code: str | None, password: str) -> None:
+    """Create a staff user."""
+    try:
+        with session_scope(get_runtime().engine) as session:
+            create_user(session, username=username, role=role, password=password,
+                        unit_code=unit_code)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"created {role} {username}")
+
+
+@click.command("demo")
+@click.option("--seed", default=2026, show_default=True, help="Random seed of the demo county.")
+@with_appcontext
+def demo(seed: int) -> None:
+    """Fill an empty database with a demo county (65 units, 1,937 members, claims)."""
+    from claims.demo import load_demo
+
+    summary = load_demo(get_runtime(), seed=seed)
+    click.echo(summary)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the app with gunicorn (the production server)."""
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    os.environ.setdefault("GUNICORN_CMD_ARGS", "")
+
+    class Server(WSGIApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):  # type: ignore[no-untyped-def]
+            return _create_app()
+
+    Server("%(prog)s [OPTIONS]").run()
+
+
+def register_cli(app: Flask) -> None:
+    """The same commands under `flask --app wsgi.py ...`."""
+    for command in (db_group, users_group, demo, serve):
+        if command.name not in app.cli.commands:
+            app.cli.add_command(command)

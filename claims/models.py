@@ -1,0 +1,215 @@
+"""SQLModel tables: the county's units, members, enrolments, claims and their audit trail."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python, whatever the database keeps."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stamp(**kwargs: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, **kwargs)
+
+
+def _json(**kwargs: Any) -> Any:
+    return Field(sa_type=JSONType, **kwargs)
+
+
+class Unit(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True, index=True)
+    name: str = Field(max_length=200)
+    area: str | None = Field(default=None, max_length=200)
+    union_contact: str | None = Field(default=None, max_length=200)
+    union_phone: str | None = Field(default=None, max_length=200)
+    union_email: str | None = Field(default=None, max_length=200)
+    employee_count: int = 0
+    created_at: datetime = _stamp()
+
+
+class Member(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    name: str = Field(max_length=200)
+    id_number: str = Field(max_length=18, unique=True, index=True)
+    birth_date: date
+    sex: str = Field(max_length=1)
+    phone: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _stamp()
+
+
+class Enrolment(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_enrolment_member_product", "member_id", "product_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    product_code: str = Field(max_length=40)
+    shares: int
+    start_date: date
+    end_date: date
+    created_at: datetime = _stamp()
+
+
+class Batch(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    batch_no: str = Field(max_length=20, unique=True, index=True)
+    week: str = Field(max_length=10, index=True)  # ISO week, e.g. 2026-W48
+    sealed_at: datetime = _stamp()
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claim_count: int = 0
+    total_claimed: int = 0  # fen, the sum of the claims' estimates
+
+
+_CLAIM_VERSION = sa.Column("version", sa.Integer, nullable=False)
+
+
+class Claim(SQLModel, table=True):
+    __table_args__ = (
+        sa.Index("ix_claim_state_id", "state", "id"),
+        sa.Index("ix_claim_unit_id", "unit_id", "id"),
+        sa.Index("ix_claim_member_product", "member_id", "product_code", "incident_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_no: str = Field(max_length=20, unique=True, index=True)
+    member_id: int = Field(foreign_key="member.id")
+    unit_id: int = Field(foreign_key="unit.id")  # the member's unit when logged: scoping and lists
+    product_code: str = Field(max_length=40, index=True)
+    enrolment_id: int | None = Field(default=None, foreign_key="enrolment.id")
+    cause: str = Field(max_length=10)
+    incident_date: date
+    admission_date: date | None = None
+    discharge_date: date | None = None
+    hospital: str | None = Field(default=None, max_length=200)
+    diagnosis: str | None = Field(default=None, max_length=200)
+    total_expense: int = 0  # fen
+    insurance_paid: int = 0  # fen
+    self_paid: int = 0  # fen
+    disability_grade: int | None = None
+    death: bool = False
+    beneficiary_name: str | None = Field(default=None, max_length=200)
+    beneficiary_id_number: str | None = Field(default=None, max_length=18)
+    beneficiary_relation: str | None = Field(default=None, max_length=200)
+    documents: list[dict[str, Any]] = _json(default_factory=list)
+    estimate: int = 0  # fen
+    approved_amount: int | None = None  # fen, the city office's decision
+    paid_amount: int | None = None  # fen, paid to the worker
+    above_estimate: bool = False  # approved above the estimate: flagged for review
+    state: str = Field(default="logged", max_length=20)
+    # Optimistic locking: SQLAlchemy bumps it on every UPDATE, "WHERE version = :old".
+    version: int | None = Field(default=None, sa_column=_CLAIM_VERSION)
+    batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
+    last_reason: str | None = Field(default=None, max_length=200)
+    onsite_date: date | None = None
+    onsite_place: str | None = Field(default=None, max_length=200)
+    receipt_no: str | None = Field(default=None, max_length=200, unique=True)
+    proxy_name: str | None = Field(default=None, max_length=200)
+    proxy_reference: str | None = Field(default=None, max_length=200)
+    collected_on: date | None = None
+    logged_on: date  # in the configured time zone: the claim deadline counts to it
+    logged_at: datetime = _stamp()
+    updated_at: datetime = _stamp()
+
+    __mapper_args__ = {"version_id_col": _CLAIM_VERSION}
+
+
+class ClaimEvent(SQLModel, table=True):
+    """Append-only audit trail: one row per event fired on a claim."""
+
+    __tablename__ = "claim_event"
+    __table_args__ = (sa.Index("ix_claim_event_claim", "claim_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(foreign_key="claim.id")
+    event: str = Field(max_length=40)
+    from_state: str | None = Field(default=None, max_length=20)
+    to_state: str = Field(max_length=20)
+    version: int  # the claim's version after this event
+    actor: str = Field(max_length=100)
+    at: datetime = _stamp()
+    payload: dict[str, Any] = _json(default_factory=dict)
+
+
+class Notification(SQLModel, table=True):
+    """Transactional outbox: written in the transaction of the change that causes it."""
+
+    __table_args__ = (sa.Index("ix_notification_due", "state", "next_try_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int | None = Field(default=None, foreign_key="claim.id", index=True)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    recipient_kind: str = Field(max_length=20)  # "unit" (the unit union) or "worker"
+    template: str = Field(max_length=60)
+    payload: dict[str, Any] = _json(default_factory=dict)
+    channel: str | None = Field(default=None, max_length=20)  # chosen when dispatched
+    state: str = Field(default="pending", max_length=10)  # pending, sent, failed
+    attempts: int = 0
+    next_try_at: datetime = _stamp()
+    last_error: str | None = Field(default=None, max_length=500)
+    # A reminder job writes one message per claim per interval: the key makes a rerun a no-op.
+    dedupe_key: str | None = Field(default=None, max_length=120, unique=True)
+    created_at: datetime = _stamp()
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ClaimCounter(SQLModel, table=True):
+    """The last claim number issued per year: LP2026-000123."""
+
+    __tablename__ = "claim_counter"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = 0
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=100, unique=True, index=True)
+    role: str = Field(max_length=20)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    password_hash: str = Field(max_length=255)
+    active: bool = True
+    created_at: datetime = _stamp()
+
+
+class ApiToken(SQLModel, table=True):
+    """Bearer tokens, kept as SHA-256 digests so a database dump holds no usable token."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True, index=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    issued_at: datetime = _stamp()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

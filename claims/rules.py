@@ -1,0 +1,292 @@
+"""Eligibility and benefit estimate, computed from product data (pure functions, SPEC §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from claims.idcard import age_on
+from claims.money import round_fen
+from config.catalogue import Benefit, Product
+
+RECEIVED = "received"
+MISSING = "missing"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class ClaimFacts:
+    """What a claim says about the incident, in the units the rules compute with."""
+
+    cause: str  # "illness" | "accident"
+    incident_date: date  # for lump-sum products: date of first diagnosis
+    admission_date: date | None
+    discharge_date: date | None
+    total_expense: int  # fen
+    insurance_paid: int  # fen
+    self_paid: int  # fen (the self-paid eligible expense)
+    disability_grade: int | None  # 1..10
+    death: bool
+    logged_on: date  # the day the claim was logged (configured time zone)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The member's enrolment in the product: a closed date range and a number of shares."""
+
+    start_date: date
+    end_date: date
+    shares: int
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """One failed rule: a stable machine code and a sentence a union clerk understands."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+def conditions_met(facts: ClaimFacts) -> frozenset[str]:
+    """The `when` conditions (catalogue vocabulary) that hold for this claim."""
+    met = {"always", "death" if facts.death else "not_death"}
+    if facts.total_expense > 0:
+        met.add("medical")
+    if facts.disability_grade:
+        met.add("disability")
+    return frozenset(met)
+
+
+def needed_documents(product: Product, facts: ClaimFacts) -> list[str]:
+    """Document codes this claim needs: the required ones, then the conditional ones that apply."""
+    met = conditions_met(facts)
+    conditional = [code for code, when in product.conditional_documents.items() if when in met]
+    return [*product.required_documents, *conditional]
+
+
+def _component(
+    benefit: Benefit,
+    facts: ClaimFacts,
+    shares: int,
+    *,
+    paid_this_year: int,
+    paid_lifetime: int,
+) -> Decimal:
+    """One benefit component's exact (unrounded) amount in fen, already capped."""
+    if benefit.type == "expense":
+        base = getattr(facts, benefit.base)
+        exact = Decimal(max(0, base - benefit.deductible)) * benefit.ratio * shares
+        if benefit.cap is None:
+            return exact
+        cap = benefit.cap * shares
+        if benefit.cap_period == "year":
+            cap -= paid_this_year
+        elif benefit.cap_period == "lifetime":
+            cap -= paid_lifetime
+        return min(exact, Decimal(max(0, cap)))
+    if benefit.type == "grade":
+        grade = facts.disability_grade
+        if not grade:
+            return Decimal(0)
+        if not 1 <= grade <= len(benefit.percent):
+            raise ValueError(f"disability grade {grade} is not in the grade table")
+        return Decimal(benefit.percent[grade - 1]) / 100 * benefit.sum_insured * shares
+    if benefit.type == "fixed":
+        return Decimal(benefit.amount * shares)
+    if benefit.type == "lump_sum":
+        return Decimal(max(0, benefit.amount * shares - paid_lifetime))
+    raise ValueError(f"unknown benefit type {benefit.type!r}")
+
+
+def estimate(
+    product: Product,
+    facts: ClaimFacts,
+    shares: int,
+    *,
+    paid_this_year: int,
+    paid_lifetime: int,
+) -> int:
+    """The benefit estimate in fen: the applicable components summed exactly, rounded once."""
+    met = conditions_met(facts)
+    exact = sum(
+        (
+            _component(
+                benefit,
+                facts,
+                shares,
+                paid_this_year=paid_this_year,
+                paid_lifetime=paid_lifetime,
+            )
+            for benefit in product.benefits
+            if benefit.when in met
+        ),
+        Decimal(0),
+    )
+    return round_fen(exact)
+
+
+def deadline(product: Product, facts: ClaimFacts) -> date:
+    """The last day the claim may be logged: incident or discharge plus the claim deadline."""
+    counted_from = facts.incident_date
+    if product.deadline_from == "discharge" and facts.discharge_date is not None:
+        counted_from = facts.discharge_date
+    return counted_from + timedelta(days=product.claim_deadline_days)
+
+
+def _day(value: date) -> str:
+    """A date as a clerk writes it: 2026年3月31日."""
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def eligibility(
+    product: Product,
+    facts: ClaimFacts,
+    coverage: Coverage | None,
+    *,
+    documents: list[dict],
+    has_earlier_duplicate: bool,
+    paid_lifetime: int,
+) -> list[RuleFailure]:
+    """Every eligibility rule the claim fails, in SPEC order; empty when it may be verified."""
+    failures: list[RuleFailure] = []
+    incident = facts.incident_date
+    if coverage is None:
+        failures.append(RuleFailure("not_covered", f"该职工未参加{product.name}。"))
+    elif not coverage.start_date <= incident <= coverage.end_date:
+        failures.append(
+            RuleFailure(
+                "not_covered",
+                f"出险日期{_day(incident)}不在保障期内"
+                f"（{_day(coverage.start_date)}至{_day(coverage.end_date)}）。",
+                "incident_date",
+            )
+        )
+    if coverage is not None and facts.cause == "illness":
+        covered_from = coverage.start_date + timedelta(days=product.waiting_days)
+        if incident < covered_from:
+            failures.append(
+                RuleFailure(
+                    "waiting_period",
+                    f"疾病出险在等待期内：{product.waiting_days}天等待期满后，"
+                    f"自{_day(covered_from)}起发生的疾病才予保障。",
+                    "incident_date",
+                )
+            )
+    last_day = deadline(product, facts)
+    if facts.logged_on > last_day:
+        counted_from = "出院" if product.deadline_from == "discharge" else "出险"
+        failures.append(
+            RuleFailure(
+                "claim_deadline",
+                f"已超过申请时限：应自{counted_from}之日起{product.claim_deadline_days}天内，"
+                f"即{_day(last_day)}前申请。",
+            )
+        )
+    status_of = {doc["code"]: doc.get("status") for doc in documents}
+    missing = [code for code in needed_documents(product, facts) if status_of.get(code) != RECEIVED]
+    if missing:
+        failures.append(
+            RuleFailure(
+                "documents_incomplete",
+                f"理赔材料不齐，尚缺：{'、'.join(missing)}。",
+                "documents",
+            )
+        )
+    if has_earlier_duplicate:
+        failures.append(
+            RuleFailure(
+                "duplicate_claim",
+                "该职工同一险种、同一出险日期已有更早登记的理赔，本件为重复申请。",
+            )
+        )
+    if paid_lifetime > 0 and any(b.type == "lump_sum" for b in product.benefits):
+        failures.append(
+            RuleFailure("already_paid", f"{product.name}每人限赔一次，该职工已领取过互助金。")
+        )
+    return failures
+
+
+def enrolment_problems(
+    product: Product,
+    *,
+    birth_date: date,
+    sex: str,
+    start_date: date,
+    end_date: date,
+    shares: int,
+) -> list[RuleFailure]:
+    """Why a member may not enrol in the product on these terms; empty when they may."""
+    problems: list[RuleFailure] = []
+    if not 1 <= shares <= product.max_shares:
+        problems.append(RuleFailure("shares", f"参保份数须为1至{product.max_shares}份。", "shares"))
+    if end_date < start_date:
+        problems.append(
+            RuleFailure("end_before_start", "保障截止日期不能早于起始日期。", "end_date")
+        )
+    age = age_on(birth_date, start_date)
+    too_young = product.min_age is not None and age < product.min_age
+    too_old = product.max_age is not None and age > product.max_age
+    if too_young or too_old:
+        low = product.min_age if product.min_age is not None else 0
+        high = f"{product.max_age}周岁" if product.max_age is not None else "不限"
+        problems.append(
+            RuleFailure(
+                "age",
+                f"保障起始日该职工{age}周岁，{product.name}参保年龄为{low}周岁至{high}。",
+                "id_number",
+            )
+        )
+    if product.sex is not None and sex != product.sex:
+        who = "女职工" if product.sex == "F" else "男职工"
+        problems.append(RuleFailure("sex", f"{product.name}仅限{who}参加。", "id_number"))
+    return problems
+
+
+def document_statuses(
+    product: Product,
+    facts: ClaimFacts,
+    received: list[str],
+    existing: list[dict] | None = None,
+) -> list[dict]:
+    """The claim's documents array after receiving `received` on top of `existing`."""
+    before = {doc["code"]: doc for doc in existing or []}
+    arrived = set(received)
+    needed = needed_documents(product, facts)
+    statuses: list[dict] = []
+    for code in needed:
+        old = before.get(code)
+        if code in arrived or (old is not None and old.get("status") == RECEIVED):
+            statuses.append({"code": code, "status": RECEIVED, "reason": None})
+        elif old is not None:
+            statuses.append({"code": code, "status": old["status"], "reason": old.get("reason")})
+        else:
+            statuses.append({"code": code, "status": MISSING, "reason": None})
+    # A document brought though this claim does not need it stays on record as received.
+    extras = [doc["code"] for doc in existing or [] if doc.get("status") == RECEIVED]
+    extras += [code for code in received if code in product.document_codes]
+    for code in dict.fromkeys(extras):
+        if code not in needed:
+            statuses.append({"code": code, "status": RECEIVED, "reason": None})
+    return statuses
+
+
+def missing_documents(documents: list[dict]) -> list[str]:
+    """Codes of the documents not yet received (missing or rejected)."""
+    return [doc["code"] for doc in documents if doc["status"] != RECEIVED]
+
+
+__all__ = [
+    "ClaimFacts",
+    "Coverage",
+    "RuleFailure",
+    "conditions_met",
+    "deadline",
+    "document_statuses",
+    "eligibility",
+    "enrolment_problems",
+    "estimate",
+    "missing_documents",
+    "needed_documents",
+]

@@ -1,0 +1,41 @@
+"""What a running app holds: settings, the product catalogue and the database engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask import current_app, g
+from sqlmodel import Session
+
+from config.catalogue import Catalogue
+from config.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    catalogue: Catalogue
+    engine: sa.Engine
+
+    def today(self) -> date:
+        """Today in the configured time zone (SPEC §4): jobs and API alike."""
+        return datetime.now(self.settings.tz).date()
+
+
+def get_runtime() -> Runtime:
+    return current_app.extensions["mutualaid"]
+
+
+def get_session() -> Session:
+    """The request's session, opened on first use and closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = Session(get_runtime().engine, expire_on_commit=False)
+    return g.db_session
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import marshmallow as ma
+
+from claims.schemas.common import InputSchema, QuerySchema
+from claims.schemas.fields import IdNumber, Money, StrictBoolean, StrictInteger, Text
+from workflows.lifecycle import STATES
+
+
+class BeneficiaryInSchema(InputSchema):
+    name = Text(required=True, validate=ma.validate.Length(min=1))
+    id_number = IdNumber(required=True)
+    relation = Text(required=True, validate=ma.validate.Length(min=1))
+
+
+class ClaimInSchema(InputSchema):
+    id_number = IdNumber(required=True)
+    product_code = Text(required=True, max_length=40)
+    cause = ma.fields.String(required=True, validate=ma.validate.OneOf(["illness", "accident"]))
+    incident_date = ma.fields.Date(required=True)
+    admission_date = ma.fields.Date(allow_none=True)
+    discharge_date = ma.fields.Date(allow_none=True)
+    hospital = Text(allow_none=True)
+    diagnosis = Text(allow_none=True)
+    total_expense = Money(allow_none=True)
+    insurance_paid = Money(allow_none=True)
+    self_paid = Money(allow_none=True)
+    disability_grade = StrictInteger(allow_none=True)
+    documents = ma.fields.List(Text(max_length=40), allow_none=True,
+                               validate=ma.validate.Length(max=50))
+    death = StrictBoolean(allow_none=True)
+    beneficiary = ma.fields.Nested(BeneficiaryInSchema, allow_none=True)
+
+
+class DocumentSchema(ma.Schema):
+    code = ma.fields.String()
+    name = ma.fields.String()
+    status = ma.fields.String()
+    reason = ma.fields.String(allow_none=True)
+
+
+class BeneficiarySchema(ma.Schema):
+    name = ma.fields.String()
+    id_number_masked = ma.fields.String()
+    relation = ma.fields.String()
+
+
+class ClaimSchema(ma.Schema):
+    claim_no = ma.fields.String()
+    state = ma.fields.String()
+    state_label = ma.fields.String()
+    version = ma.fields.Integer()
+    id_number_masked = ma.fields.String()
+    member_id = ma.fields.Integer()
+    member_name = ma.fields.String()
+    unit_code = ma.fields.String()
+    product_code = ma.fields.String()
+    cause = ma.fields.String()
+    incident_date = ma.fields.Date()
+    admission_date = ma.fields.Date(allow_none=True)
+    discharge_date = ma.fields.Date(allow_none=True)
+    hospital = ma.fields.String(allow_none=True)
+    diagnosis = ma.fields.String(allow_none=True)
+    total_expense = Money()
+    insurance_paid = Money()
+    self_paid = Money()
+    disability_grade = ma.fields.Integer(allow_none=True)
+    death = ma.fields.Boolean()
+    beneficiary = ma.fields.Nested(BeneficiarySchema, allow_none=True)
+    documents = ma.fields.List(ma.fields.Nested(DocumentSchema))
+    missing_documents = ma.fields.List(ma.fields.String())
+    estimate = Money()
+    approved_amount = Money(allow_none=True)
+    above_estimate = ma.fields.Boolean()
+    paid_amount = Money(allow_none=True)
+    batch_no = ma.fields.String(allow_none=True)
+    reason = ma.fields.String(allow_none=True)
+    onsite_date = ma.fields.Date(allow_none=True)
+    onsite_place = ma.fields.String(allow_none=True)
+    receipt_no = ma.fields.String(allow_none=True)
+    logged_on = ma.fields.Date()
+    logged_at = ma.fields.DateTime()
+    updated_at = ma.fields.DateTime()
+    allowed_events = ma.fields.List(ma.fields.String())
+    warnings = ma.fields.List(ma.fields.String())
+
+
+class ClaimQuerySchema(QuerySchema):
+    state = ma.fields.String(validate=ma.validate.OneOf(list(STATES)))
+    unit_code = Text(max_length=40)
+    product_code = Text(max_length=40)
+    batch_no = Text(max_length=20)
+    member_id = ma.fields.Integer()
+
+
+class ClaimEventInSchema(InputSchema):
+    event = Text(required=True, max_length=40)
+    reason = Text(allow_none=True)
+    documents = ma.fields.List(Text(max_length=40), allow_none=True,
+                               validate=ma.validate.Length(max=50))
+    amount = Money(allow_none=True)
+    id_number = IdNumber(allow_none=True)
+    receipt_no = Text(allow_none=True)
+    proxy_name = Text(allow_none=True)
+    proxy_reference = Text(allow_none=True)
+    date = ma.fields.Date(allow_none=True)
+    place = Text(allow_none=True)
+
+
+class ClaimEventSchema(ma.Schema):
+    event = ma.fields.String()
+    from_state = ma.fields.String(allow_none=True)
+    to_state = ma.fields.String()
+    version = ma.fields.Integer()
+    actor = ma.fields.String()
+    at = ma.fields.DateTime()
+    payload = ma.fields.Dict()

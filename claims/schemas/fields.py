@@ -1,0 +1,107 @@
+"""Fields every schema shares: money, ID numbers, bounded text, dates; each error has a code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import ValidationError
+
+from claims.idcard import IdNumberError, parse_id_number
+from claims.money import MoneyError, format_fen, parse_yuan
+
+TEXT_MAX = 200
+
+# Error messages are constants, so the JSON error can carry a machine code for each.
+_CODES: dict[str, str] = {
+    "Missing data for required field.": "required",
+    "Unknown field.": "unknown_field",
+    "Field may not be null.": "null",
+    "Not a valid string.": "invalid_type",
+    "Not a valid integer.": "invalid_type",
+    "Not a valid boolean.": "invalid_type",
+    "Not a valid date.": "invalid_date",
+    "Not a valid list.": "invalid_type",
+    "Invalid input type.": "invalid_type",
+    "Invalid value.": "invalid",
+}
+
+
+def coded(code: str, message: str) -> ValidationError:
+    """A ValidationError whose message maps back to `code` in the JSON answer."""
+    _CODES[message] = code
+    return ValidationError(message)
+
+
+def error_code_for(message: str) -> str:
+    if message in _CODES:
+        return _CODES[message]
+    if message.startswith("Must be one of"):
+        return "invalid_choice"
+    if message.startswith(("Must be greater", "Must be less", "Must be at")):
+        return "out_of_range"
+    if message.startswith("Longer than maximum length"):
+        return "too_long"
+    if message.startswith("Shorter than minimum length"):
+        return "too_short"
+    return "invalid"
+
+
+class Money(ma.fields.Field):
+    """Yuan as a two-place string out, fen in storage; in: a string or number, never rounded."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return format_fen(value)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        try:
+            return parse_yuan(value)
+        except MoneyError as error:
+            raise coded(error.code, error.message) from None
+
+
+class Text(ma.fields.String):
+    """Free text: at most 200 characters (SPEC §7)."""
+
+    def __init__(self, *args: Any, max_length: int = TEXT_MAX, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_length = max_length
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > self.max_length:
+            raise coded("too_long", f"At most {self.max_length} characters.")
+        return text
+
+
+class IdNumber(ma.fields.String):
+    """An 18-character resident ID, check digit verified; upper-cased."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parse_id_number(text).number
+        except IdNumberError as error:
+            raise coded(error.code, error.message) from None
+
+
+class StrictInteger(ma.fields.Integer):
+    """An integer that refuses 1.5, "1" and true."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("strict", True)
+        super().__init__(*args, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or isinstance(value, str):
+            raise coded("invalid_type", "Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """true or false only, not "yes" or 1."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise coded("invalid_type", "Not a valid boolean.")
+        return value

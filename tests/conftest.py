@@ -1,0 +1,210 @@
+"""An app per database: SQLite always, PostgreSQL too when MUTUALAID_TEST_POSTGRES_URL is set."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlmodel import SQLModel
+
+from claims.app import create_app
+from claims.auth import create_user
+from claims.db import make_engine, session_scope
+from claims.idcard import make_id_number
+from migrations import upgrade
+
+POSTGRES_URL = os.environ.get("MUTUALAID_TEST_POSTGRES_URL")
+DATABASES = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+PASSWORD = "correct horse battery"
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database for the session (the schema comes from Alembic)."""
+    if request.param == "postgres":
+        assert POSTGRES_URL
+        _reset_postgres(POSTGRES_URL)
+        url = POSTGRES_URL
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    upgrade(url)
+    return url
+
+
+def _empty_tables(engine: sa.Engine) -> None:
+    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(sa.text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app({"database_url": database_url, "instance_path": tmp_path,
+                      "secret_key": "test-secret"})
+    app.config["TESTING"] = True
+    engine = app.extensions["mutualaid"].engine
+    _empty_tables(engine)
+    yield app
+    engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+_ids = itertools.count(1)
+
+
+def new_id_number(*, sex: str = "M", born: date | None = None) -> str:
+    """A fresh valid ID number, unique within the test run."""
+    n = next(_ids)
+    area = f"{330100 + n // 100:06d}"
+    return make_id_number(area, born or date(1985, 6, 15), n % 100, sex)
+
+
+class Api:
+    """A test client speaking for one user: api.post(path, json) with the bearer token."""
+
+    def __init__(self, client: FlaskClient, token: str | None) -> None:
+        self.client = client
+        self.token = token
+
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        out = dict(headers or {})
+        if self.token:
+            out.setdefault("Authorization", f"Bearer {self.token}")
+        return out
+
+    def get(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.client.get(path, headers=self._headers(headers), **kw)
+
+    def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None,
+             **kw: Any) -> Any:
+        return self.client.post(path, json=json, headers=self._headers(headers), **kw)
+
+
+class County:
+    """Builds the world a test needs through the API, as a clerk would."""
+
+    def __init__(self, app: Flask, client: FlaskClient) -> None:
+        self.app = app
+        self.client = client
+        self._tokens: dict[str, str] = {}
+        self._units = itertools.count(1)
+
+    @property
+    def today(self) -> date:
+        return self.app.extensions["mutualaid"].today()
+
+    def user(self, username: str, role: str, unit_code: str | None = None) -> Api:
+        if username not in self._tokens:
+            with session_scope(self.app.extensions["mutualaid"].engine) as session:
+                create_user(session, username=username, role=role, password=PASSWORD,
+                            unit_code=unit_code)
+            answer = self.client.post("/api/v1/auth/token",
+                                      json={"username": username, "password": PASSWORD})
+            assert answer.status_code == 200, answer.json
+            self._tokens[username] = answer.json["access_token"]
+        return Api(self.client, self._tokens[username])
+
+    @property
+    def clerk(self) -> Api:
+        return self.user("clerk", "clerk")
+
+    @property
+    def admin(self) -> Api:
+        return self.user("admin", "admin")
+
+    def unit_staff(self, unit_code: str) -> Api:
+        return self.user(f"staff-{unit_code}", "unit_staff", unit_code)
+
+    def unit(self, **fields: Any) -> dict[str, Any]:
+        n = next(self._units)
+        body = {"code": f"U{n:03d}", "name": f"单位{n}", "area": "城区",
+                "union_contact": "王芳", "union_phone": "0571-0000000",
+                "union_email": f"union{n}@example.org", "employee_count": 50} | fields
+        answer = self.clerk.post("/api/v1/units", body)
+        assert answer.status_code == 201, answer.json
+        return answer.json
+
+    def member(self, unit_code: str | None = None, *, sex: str = "M", born: date | None = None,
+               name: str = "张伟") -> dict[str, Any]:
+        unit_code = unit_code or self.unit()["code"]
+        id_number = new_id_number(sex=sex, born=born)
+        answer = self.clerk.post("/api/v1/members", {
+            "unit_code": unit_code, "name": name, "id_number": id_number, "phone": "13800000000"})
+        assert answer.status_code == 201, answer.json
+        return answer.json | {"id_number": id_number}
+
+    def enrol(self, member: dict[str, Any], product_code: str = "inpatient", *, shares: int = 1,
+              start: date | None = None, end: date | None = None) -> dict[str, Any]:
+        start = start or self.today - timedelta(days=365)
+        end = end or start + timedelta(days=730)
+        answer = self.clerk.post("/api/v1/enrolments", {
+            "id_number": member["id_number"], "product_code": product_code, "shares": shares,
+            "start_date": start.isoformat(), "end_date": end.isoformat()})
+        assert answer.status_code == 201, answer.json
+        return answer.json
+
+    def claim_body(self, member: dict[str, Any], product_code: str = "inpatient",
+                   **fields: Any) -> dict[str, Any]:
+        incident = self.today - timedelta(days=20)
+        body: dict[str, Any] = {
+            "id_number": member["id_number"], "product_code": product_code, "cause": "illness",
+            "incident_date": incident.isoformat(),
+        }
+        if product_code == "inpatient":
+            body |= {"admission_date": incident.isoformat(),
+                     "discharge_date": (incident + timedelta(days=7)).isoformat(),
+                     "hospital": "县人民医院", "diagnosis": "肺炎",
+                     "total_expense": "8000.00", "insurance_paid": "4000.00",
+                     "self_paid": "3000.00",
+                     "documents": ["claim_form", "id_card", "invoice", "settlement_sheet",
+                                   "discharge_summary"]}
+        return body | fields
+
+    def claim(self, member: dict[str, Any] | None = None, product_code: str = "inpatient",
+              *, by: Api | None = None, **fields: Any) -> dict[str, Any]:
+        """A logged claim of an enrolled member (complete documents unless told otherwise)."""
+        if member is None:
+            member = self.member()
+            self.enrol(member, product_code)
+        answer = (by or self.clerk).post("/api/v1/claims",
+                                         self.claim_body(member, product_code, **fields))
+        assert answer.status_code == 201, answer.json
+        return answer.json
+
+    def fire(self, claim_no: str, event: str, *, by: Api | None = None, **fields: Any) -> Any:
+        return (by or self.clerk).post(f"/api/v1/claims/{claim_no}/events",
+                                       {"event": event, **fields})
+
+
+@pytest.fixture
+def county(app: Flask, client: FlaskClient) -> County:
+    return County(app, client)

@@ -1,0 +1,77 @@
+"""What the rules need to know about a claim, read from the database (rules never touch it)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from claims.models import Claim, Enrolment
+from claims.rules import ClaimFacts, Coverage
+
+# The states in which an approved amount counts as paid towards a cap (SPEC §2).
+PAID_STATES = ("approved", "funds_received", "notified", "onsite_scheduled", "collected")
+
+
+def claim_facts(claim: Claim, logged_on: date | None = None) -> ClaimFacts:
+    return ClaimFacts(
+        cause=claim.cause,
+        incident_date=claim.incident_date,
+        admission_date=claim.admission_date,
+        discharge_date=claim.discharge_date,
+        total_expense=claim.total_expense,
+        insurance_paid=claim.insurance_paid,
+        self_paid=claim.self_paid,
+        disability_grade=claim.disability_grade,
+        death=claim.death,
+        logged_on=logged_on or claim.logged_on,
+    )
+
+
+def covering_enrolment(session: Session, member_id: int, product_code: str,
+                       on: date) -> Enrolment | None:
+    """The member's enrolment in the product whose coverage includes `on` (closed range)."""
+    return session.exec(
+        select(Enrolment).where(
+            Enrolment.member_id == member_id,
+            Enrolment.product_code == product_code,
+            Enrolment.start_date <= on,
+            Enrolment.end_date >= on,
+        )
+    ).first()
+
+
+def coverage_of(enrolment: Enrolment | None) -> Coverage | None:
+    if enrolment is None:
+        return None
+    return Coverage(enrolment.start_date, enrolment.end_date, enrolment.shares)
+
+
+def paid_on_product(session: Session, member_id: int, product_code: str, *,
+                    year: int | None = None, excluding: int | None = None) -> int:
+    """Approved amounts (fen) of the member's claims on the product, in the paid states."""
+    query = select(sa.func.coalesce(sa.func.sum(Claim.approved_amount), 0)).where(
+        Claim.member_id == member_id,
+        Claim.product_code == product_code,
+        Claim.state.in_(PAID_STATES),  # type: ignore[attr-defined]
+    )
+    if year is not None:
+        query = query.where(Claim.incident_date >= date(year, 1, 1),
+                            Claim.incident_date <= date(year, 12, 31))
+    if excluding is not None:
+        query = query.where(Claim.id != excluding)
+    return int(session.scalar(query) or 0)
+
+
+def earlier_duplicate(session: Session, claim: Claim) -> Claim | None:
+    """Another claim, logged earlier, for the same member, product and incident date, still live."""
+    query = select(Claim).where(
+        Claim.member_id == claim.member_id,
+        Claim.product_code == claim.product_code,
+        Claim.incident_date == claim.incident_date,
+        Claim.state.not_in(("withdrawn", "rejected")),  # type: ignore[attr-defined]
+    )
+    if claim.id is not None:
+        query = query.where(Claim.id < claim.id)
+    return session.exec(query.order_by(Claim.id)).first()

@@ -1,0 +1,164 @@
+"""Logging a claim (the `log` event): validate, estimate, number, audit, in one transaction."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from claims.auth import Actor
+from claims.models import Claim, ClaimCounter, ClaimEvent, Member
+from claims.registry import member_or_422, product_or_422
+from claims.rules import document_statuses, estimate, missing_documents
+from config.catalogue import Product
+from workflows.errors import FieldError, RuleFailed
+from workflows.facts import claim_facts, covering_enrolment, earlier_duplicate, paid_on_product
+from workflows.lifecycle import INITIAL_STATE, LOG_EVENT
+
+EXPENSE_FIELDS = ("total_expense", "insurance_paid", "self_paid")
+STAY_FIELDS = ("admission_date", "discharge_date")
+
+
+def next_claim_no(session: Session, year: int) -> str:
+    """LP<year>-<6 digits>, from a per-year counter row updated in this transaction."""
+    bumped = session.execute(
+        sa.update(ClaimCounter).where(ClaimCounter.year == year)
+        .values(last=ClaimCounter.last + 1).returning(ClaimCounter.last)
+    ).scalar()
+    if bumped is None:
+        try:
+            with session.begin_nested():
+                session.add(ClaimCounter(year=year, last=1))
+                session.flush()
+            bumped = 1
+        except sa.exc.IntegrityError:  # another request created the year's row first
+            return next_claim_no(session, year)
+    return f"LP{year}-{bumped:06d}"
+
+
+def _has_benefit(product: Product, condition: str) -> bool:
+    return any(b.when == condition for b in product.benefits)
+
+
+def check_claim_input(product: Product, fields: dict[str, Any], today: date) -> list[FieldError]:
+    """Every problem with the claim's fields for this product (SPEC §7 amounts, dates, input)."""
+    errors: list[FieldError] = []
+
+    def refuse(field: str, code: str, message: str) -> None:
+        errors.append(FieldError(field, code, message))
+
+    def not_applicable(field: str, why: str) -> None:
+        if fields.get(field) is not None:
+            refuse(field, "not_applicable", why)
+
+    if fields["cause"] not in product.causes:
+        refuse("cause", "cause_not_covered",
+               f"{product.name} covers {' and '.join(product.causes)} only.")
+    if product.kind != "lump_sum":
+        for field in EXPENSE_FIELDS:
+            if fields.get(field) is None:
+                refuse(field, "required", "Missing data for required field.")
+    for field in ("incident_date", *STAY_FIELDS):
+        if fields.get(field) is not None and fields[field] > today:
+            refuse(field, "date_in_future", "The date must be on or before today.")
+    if not product.needs_stay:
+        for field in STAY_FIELDS:
+            not_applicable(field, "This product has no hospital stay.")
+    admission, discharge = fields.get("admission_date"), fields.get("discharge_date")
+    if admission and discharge and discharge < admission:
+        refuse("discharge_date", "discharge_before_admission",
+               "Discharge must be on or after admission.")
+    if admission and admission < fields["incident_date"]:
+        refuse("admission_date", "admission_before_incident",
+               "Admission must be on or after the incident date.")
+    total = fields.get("total_expense") or 0
+    if (fields.get("insurance_paid") or 0) + (fields.get("self_paid") or 0) > total:
+        refuse("self_paid", "expenses_exceed_total",
+               "insurance_paid + self_paid must not exceed total_expense.")
+    if not (_has_benefit(product, "disability") and fields["cause"] == "accident"):
+        not_applicable("disability_grade", "Only an accident claim has a disability grade.")
+    elif fields.get("disability_grade") is not None and not 1 <= fields["disability_grade"] <= 10:
+        refuse("disability_grade", "out_of_range", "The disability grade is 1 to 10.")
+    death = bool(fields.get("death"))
+    if death and not _has_benefit(product, "death"):
+        refuse("death", "not_applicable", "This product has no death benefit.")
+    if death and fields.get("disability_grade") is not None:
+        refuse("disability_grade", "death_and_disability",
+               "A claim pays disability or death, not both.")
+    if death and not fields.get("beneficiary"):
+        refuse("beneficiary", "required", "A death claim names the beneficiary.")
+    if not death:
+        not_applicable("beneficiary", "Only a death claim has a beneficiary.")
+    for code in fields.get("documents") or []:
+        if code not in product.document_codes:
+            refuse("documents", "unknown_document",
+                   f"'{code}' is not a document of {product.code}.")
+    return errors
+
+
+def log_claim(session: Session, product_catalogue: Any, actor: Actor, fields: dict[str, Any],
+              today: date) -> tuple[Claim, list[str]]:
+    """Create a claim in `logged`: estimate, missing documents, claim number, audit event."""
+    product = product_or_422(product_catalogue, fields["product_code"])
+    member: Member = member_or_422(session, fields["id_number"])
+    if actor.is_unit_staff and member.unit_id != actor.unit_id:
+        # Another unit's member is as unknown to unit staff as one never registered.
+        raise RuleFailed("Unknown member.", [FieldError("id_number", "unknown_member",
+                                                        "No member has this ID number.")])
+    errors = check_claim_input(product, fields, today)
+    if errors:
+        raise RuleFailed("The claim has invalid fields.", errors)
+    beneficiary = fields.get("beneficiary") or {}
+    claim = Claim(
+        claim_no="",
+        member_id=member.id,
+        unit_id=member.unit_id,
+        product_code=product.code,
+        cause=fields["cause"],
+        incident_date=fields["incident_date"],
+        admission_date=fields.get("admission_date"),
+        discharge_date=fields.get("discharge_date"),
+        hospital=fields.get("hospital"),
+        diagnosis=fields.get("diagnosis"),
+        total_expense=fields.get("total_expense") or 0,
+        insurance_paid=fields.get("insurance_paid") or 0,
+        self_paid=fields.get("self_paid") or 0,
+        disability_grade=fields.get("disability_grade"),
+        death=bool(fields.get("death")),
+        beneficiary_name=beneficiary.get("name"),
+        beneficiary_id_number=beneficiary.get("id_number"),
+        beneficiary_relation=beneficiary.get("relation"),
+        state=INITIAL_STATE,
+        logged_on=today,
+    )
+    facts = claim_facts(claim, today)
+    claim.documents = document_statuses(product, facts, list(fields.get("documents") or []))
+    enrolment = covering_enrolment(session, member.id, product.code, claim.incident_date)
+    claim.enrolment_id = enrolment.id if enrolment else None
+    claim.estimate = estimate(
+        product, facts, enrolment.shares if enrolment else 0,
+        paid_this_year=paid_on_product(session, member.id, product.code,
+                                       year=claim.incident_date.year),
+        paid_lifetime=paid_on_product(session, member.id, product.code),
+    )
+    claim.claim_no = next_claim_no(session, today.year)
+    session.add(claim)
+    session.flush()
+    warnings = []
+    if enrolment is None:
+        warnings.append("出险日期不在该职工此险种的保障期内，核验时将不予通过。")
+    duplicate = earlier_duplicate(session, claim)
+    if duplicate is not None:
+        warnings.append(
+            f"同一职工、险种和出险日期已有理赔 {duplicate.claim_no}，本件不能核验通过。"
+        )
+    session.add(ClaimEvent(
+        claim_id=claim.id, event=LOG_EVENT, from_state=None, to_state=claim.state,
+        version=claim.version, actor=actor.username,
+        payload={"estimate": claim.estimate,
+                 "missing_documents": missing_documents(claim.documents)},
+    ))
+    session.flush()
+    return claim, warnings
