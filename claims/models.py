@@ -87,6 +87,15 @@ class Batch(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     claim_count: int = 0
     total_claimed: int = 0  # fen, the sum of the claims' estimates
+    # The manifest and its transmission to the city office (SPEC §4).
+    manifest_written_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    transmission: str = Field(default="folder", max_length=10)  # folder, smtp, http
+    transmission_state: str = Field(default="pending", max_length=10)  # pending, sent, failed
+    transmission_attempts: int = 0
+    transmission_next_try_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    transmission_error: str | None = Field(default=None, max_length=500)
+    transmitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    overdue_flagged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 _CLAIM_VERSION = sa.Column("version", sa.Integer, nullable=False)
@@ -179,6 +188,54 @@ class Notification(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, max_length=120, unique=True)
     created_at: datetime = _stamp()
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Remittance(SQLModel, table=True):
+    """Money received from the city office (到账), applied atomically to approved claims."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=200, unique=True, index=True)
+    received_on: date
+    total_amount: int  # fen
+    recorded_by: str = Field(max_length=100)
+    recorded_at: datetime = _stamp()
+
+
+class RemittanceItem(SQLModel, table=True):
+    __tablename__ = "remittance_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    remittance_id: int = Field(foreign_key="remittance.id", index=True)
+    claim_id: int = Field(foreign_key="claim.id", index=True)
+    amount: int  # fen
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job, by the scheduler or by hand."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (sa.Index("ix_job_run_job_started", "job", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=60)
+    scheduled_for: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    started_at: datetime = _stamp()
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str = Field(default="running", max_length=10)  # running, ok, failed
+    trigger: str = Field(default="schedule", max_length=10)  # schedule, manual
+    runner: str = Field(default="", max_length=200)  # host:pid
+    summary: dict[str, Any] = _json(default_factory=dict)
+
+
+class SchedulerLease(SQLModel, table=True):
+    """The active scheduler's heartbeat (and its lock on SQLite, where no advisory lock exists)."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: str = Field(primary_key=True, max_length=40)
+    holder: str = Field(max_length=200)
+    acquired_at: datetime = _stamp()
+    heartbeat_at: datetime = _stamp()
 
 
 class ClaimCounter(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from sqlmodel import SQLModel
 
 from claims.app import create_app
 from claims.auth import create_user
-from claims.db import make_engine, session_scope
+from claims.db import session_scope
 from claims.idcard import make_id_number
 from migrations import upgrade
 
@@ -26,25 +27,37 @@ DATABASES = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 PASSWORD = "correct horse battery"
 
 
-def _reset_postgres(url: str) -> None:
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        connection.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
+@contextmanager
+def _scratch_postgres(url: str) -> Iterator[str]:
+    """A fresh database beside the one named in the URL, dropped afterwards: parallel runs
+    (and whatever else uses that database) never see each other's tables."""
+    base = sa.engine.make_url(url)
+    name = f"{base.database}_mutualaid_{os.getpid()}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session", params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated, empty database for the session (the schema comes from Alembic)."""
     if request.param == "postgres":
         assert POSTGRES_URL
-        _reset_postgres(POSTGRES_URL)
-        url = POSTGRES_URL
+        with _scratch_postgres(POSTGRES_URL) as url:
+            upgrade(url)
+            yield url
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    upgrade(url)
-    return url
+        upgrade(url)
+        yield url
 
 
 def _empty_tables(engine: sa.Engine) -> None:

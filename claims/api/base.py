@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -116,11 +117,20 @@ def handle_domain_error(error: DomainError) -> flask.Response:
     )
 
 
-class SelectPage(Page):
-    """Pages a SQLAlchemy select(): counts, then offsets; the session comes with it."""
+@dataclass(frozen=True)
+class Listing:
+    """What a list view returns for SelectPage: a select() and the session to run it in.
+    (Not a tuple: flask-smorest reads a returned tuple as (body, status, headers).)"""
 
-    def __init__(self, collection: tuple[Any, sa.Select[Any]], page_params: Any) -> None:
-        self.session, self.query = collection
+    session: Any
+    query: sa.Select[Any]
+
+
+class SelectPage(Page):
+    """Pages a SQLAlchemy select(): counts, then offsets."""
+
+    def __init__(self, collection: Listing, page_params: Any) -> None:
+        self.session, self.query = collection.session, collection.query
         super().__init__(collection, page_params)
 
     @property

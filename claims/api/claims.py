@@ -11,7 +11,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from sqlmodel import select
 
-from claims.api.base import Blueprint, SelectPage
+from claims.api.base import Blueprint, Listing, SelectPage
 from claims.api.security import ANY_STAFF, current_actor
 from claims.idcard import mask
 from claims.models import Batch, Claim, ClaimEvent, Member, Unit
@@ -127,7 +127,8 @@ class ClaimsView(MethodView):
             query = query.where(Batch.batch_no == filters["batch_no"])
         if "member_id" in filters:
             query = query.where(Claim.member_id == filters["member_id"])
-        return get_session(), query.order_by(Claim.id.desc())  # type: ignore[union-attr]
+        newest_first = Claim.id.desc()  # type: ignore[union-attr]
+        return Listing(get_session(), query.order_by(newest_first))
 
     @ANY_STAFF
     @blp.arguments(ClaimInSchema)
@@ -161,7 +162,7 @@ class ClaimEventsView(MethodView):
         """The audit trail, oldest first."""
         claim = load_claim(claim_no)[0]
         query = select(ClaimEvent).where(ClaimEvent.claim_id == claim.id).order_by(ClaimEvent.id)
-        return get_session(), query
+        return Listing(get_session(), query)
 
     @ANY_STAFF
     @blp.arguments(ClaimEventInSchema)

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from sqlmodel import select
 
-from claims.api.base import Blueprint, SelectPage
+from claims.api.base import Blueprint, Listing, SelectPage
 from claims.api.security import ANY_STAFF, STAFF_ONLY, current_actor
 from claims.idcard import mask
 from claims.models import Enrolment, Member, Unit
@@ -69,7 +69,7 @@ class EnrolmentsView(MethodView):
             query = query.where(Unit.code == filters["unit_code"])
         if "product_code" in filters:
             query = query.where(Enrolment.product_code == filters["product_code"])
-        return get_session(), query.order_by(Enrolment.id)
+        return Listing(get_session(), query.order_by(Enrolment.id))
 
     @STAFF_ONLY
     @blp.arguments(EnrolmentInSchema)

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from sqlmodel import select
 
-from claims.api.base import Blueprint, SelectPage
+from claims.api.base import Blueprint, Listing, SelectPage
 from claims.api.security import ANY_STAFF, STAFF_ONLY, current_actor
 from claims.idcard import mask
 from claims.models import Member, Unit
@@ -60,7 +60,7 @@ class MembersView(MethodView):
             query = query.where(Unit.code == filters["unit_code"])
         if "name" in filters:
             query = query.where(Member.name == filters["name"])
-        return get_session(), query.order_by(Member.id)
+        return Listing(get_session(), query.order_by(Member.id))
 
     @STAFF_ONLY
     @blp.arguments(MemberInSchema)

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from sqlmodel import select
 
-from claims.api.base import Blueprint, SelectPage
+from claims.api.base import Blueprint, Listing, SelectPage
 from claims.api.security import ANY_STAFF, STAFF_ONLY, current_actor
 from claims.models import Unit
 from claims.registry import create_unit
@@ -39,7 +39,7 @@ class UnitsView(MethodView):
         query = visible_units()
         if "area" in filters:
             query = query.where(Unit.area == filters["area"])
-        return get_session(), query.order_by(Unit.code)
+        return Listing(get_session(), query.order_by(Unit.code))
 
     @STAFF_ONLY
     @blp.arguments(UnitInSchema)
