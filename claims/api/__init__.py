@@ -8,11 +8,21 @@ from claims.api.base import Api
 
 
 def init_api(app: Flask) -> Api:
-    from claims.api import auth, claims, enrolments, members, products, units
+    from claims.api import (
+        auth,
+        batches,
+        claims,
+        enrolments,
+        jobs,
+        members,
+        products,
+        remittances,
+        units,
+    )
     from claims.api.security import authenticate
 
     api = Api(app)
-    modules = (auth, units, members, products, enrolments, claims)
+    modules = (auth, units, members, products, enrolments, claims, batches, remittances, jobs)
     names = {module.blp.name for module in modules}
     for module in modules:
         api.register_blueprint(module.blp)
