@@ -9,10 +9,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from claims.auth import Actor
-from claims.models import Claim, ClaimCounter, ClaimEvent, Member
-from claims.registry import member_or_422, product_or_422
+from claims.models import Claim, ClaimCounter, ClaimEvent
+from claims.money import format_fen
+from claims.registry import member_by_id_number
 from claims.rules import document_statuses, estimate, missing_documents
-from config.catalogue import Product
+from config.catalogue import Catalogue, Product
 from workflows.errors import FieldError, RuleFailed
 from workflows.facts import claim_facts, covering_enrolment, earlier_duplicate, paid_on_product
 from workflows.lifecycle import INITIAL_STATE, LOG_EVENT
@@ -98,18 +99,24 @@ def check_claim_input(product: Product, fields: dict[str, Any], today: date) -> 
     return errors
 
 
-def log_claim(session: Session, product_catalogue: Any, actor: Actor, fields: dict[str, Any],
+def log_claim(session: Session, product_catalogue: Catalogue, actor: Actor, fields: dict[str, Any],
               today: date) -> tuple[Claim, list[str]]:
     """Create a claim in `logged`: estimate, missing documents, claim number, audit event."""
-    product = product_or_422(product_catalogue, fields["product_code"])
-    member: Member = member_or_422(session, fields["id_number"])
-    if actor.is_unit_staff and member.unit_id != actor.unit_id:
-        # Another unit's member is as unknown to unit staff as one never registered.
-        raise RuleFailed("Unknown member.", [FieldError("id_number", "unknown_member",
-                                                        "No member has this ID number.")])
-    errors = check_claim_input(product, fields, today)
+    product = product_catalogue.get(fields["product_code"])
+    member = member_by_id_number(session, fields["id_number"])
+    # Another unit's member is as unknown to unit staff as one never registered.
+    if member is not None and actor.is_unit_staff and member.unit_id != actor.unit_id:
+        member = None
+    errors = []
+    if product is None:
+        errors.append(FieldError("product_code", "unknown_product", "No product has this code."))
+    if member is None:
+        errors.append(FieldError("id_number", "unknown_member", "No member has this ID number."))
+    if product is not None:
+        errors += check_claim_input(product, fields, today)
     if errors:
         raise RuleFailed("The claim has invalid fields.", errors)
+    assert product is not None and member is not None
     beneficiary = fields.get("beneficiary") or {}
     claim = Claim(
         claim_no="",
@@ -157,7 +164,7 @@ def log_claim(session: Session, product_catalogue: Any, actor: Actor, fields: di
     session.add(ClaimEvent(
         claim_id=claim.id, event=LOG_EVENT, from_state=None, to_state=claim.state,
         version=claim.version, actor=actor.username,
-        payload={"estimate": claim.estimate,
+        payload={"estimate": format_fen(claim.estimate),
                  "missing_documents": missing_documents(claim.documents)},
     ))
     session.flush()
