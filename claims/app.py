@@ -23,7 +23,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings = Settings.from_env()
     if test_config:
         settings = replace(settings, **test_config)
-    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app = Flask(__name__, instance_path=str(settings.instance_path),
+                template_folder="web/templates", static_folder="web/static")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,

@@ -71,3 +71,55 @@ def round_fen(amount: Decimal) -> int:
 
 
 __all__ = ["MAX_FEN", "MoneyError", "format_fen", "parse_yuan", "round_fen", "yuan_to_fen"]
+
+
+_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_SMALL_UNITS = ("", "拾", "佰", "仟")
+_BIG_UNITS = ("", "万", "亿")
+
+
+def _four_digits(n: int) -> str:
+    out, zero = "", False
+    for position in range(3, -1, -1):
+        digit = n // 10**position % 10
+        if digit == 0:
+            zero = bool(out)
+            continue
+        if zero:
+            out += "零"
+            zero = False
+        out += _DIGITS[digit] + _SMALL_UNITS[position]
+    return out
+
+
+def chinese_capital(fen: int) -> str:
+    """An amount in Chinese capital numerals, as receipts write it: 125000 -> 壹仟贰佰伍拾元整."""
+    if fen < 0:
+        raise ValueError("negative amount")
+    yuan, cents = divmod(fen, 100)
+    words = ""
+    groups: list[int] = []
+    while yuan:
+        groups.append(yuan % 10000)
+        yuan //= 10000
+    need_zero = False
+    for index in range(len(groups) - 1, -1, -1):
+        group = groups[index]
+        if group == 0:
+            need_zero = bool(words)
+            continue
+        if words and (need_zero or group < 1000):
+            words += "零"
+        words += _four_digits(group) + _BIG_UNITS[index]
+        need_zero = False
+    words = (words or "零") + "元"
+    jiao, fen_digit = divmod(cents, 10)
+    if not cents:
+        return words + "整"
+    if jiao:
+        words += _DIGITS[jiao] + "角"
+    elif fen_digit and words != "零元":
+        words += "零"
+    if fen_digit:
+        words += _DIGITS[fen_digit] + "分"
+    return words.removeprefix("零元") if words.startswith("零元") and len(words) > 2 else words

@@ -37,6 +37,7 @@ class ChannelSettings:
     backoff_seconds: int = 60
     backoff_cap_seconds: int = 3600
     county_office: str = "县总工会互助保障代办点"
+    county_email: str = ""  # where overdue-batch notices go; none: a file in the outbox
 
     @classmethod
     def from_env(cls) -> ChannelSettings:
@@ -64,4 +65,5 @@ class ChannelSettings:
             backoff_seconds=int(_env("NOTIFY_BACKOFF_SECONDS", "60")),
             backoff_cap_seconds=int(_env("NOTIFY_BACKOFF_CAP_SECONDS", "3600")),
             county_office=_env("COUNTY_OFFICE", "县总工会互助保障代办点"),
+            county_email=_env("COUNTY_EMAIL"),
         )

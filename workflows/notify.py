@@ -20,6 +20,7 @@ from workflows import channels
 
 UNIT = "unit"
 WORKER = "worker"
+COUNTY = "county"  # the county office itself (overdue batches)
 
 
 def queue(session: Session, *, claim: Claim | None, recipient_kind: str, template: str,
@@ -129,6 +130,12 @@ def _send(session: Session, runtime: Runtime, message: Notification,
         else:
             channels.send_file(outbox, name, rendered)
         return channel
+    if message.recipient_kind == COUNTY:
+        if settings.county_email:
+            channels.send_smtp(settings, settings.county_email, rendered, key)
+            return "smtp"
+        channels.send_file(outbox, name, rendered)
+        return "file"
     claim = session.get(Claim, message.claim_id) if message.claim_id else None
     member = session.get(Member, claim.member_id) if claim else None
     if settings.worker_channel == "sms" and member is not None and member.phone:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
-from flask import request
+from flask import Response, render_template, request
 from flask.views import MethodView
 from flask_smorest import abort
 from sqlmodel import select
@@ -15,6 +15,7 @@ from claims.api.base import Blueprint, Listing, SelectPage
 from claims.api.security import ANY_STAFF, current_actor
 from claims.idcard import mask
 from claims.models import Batch, Claim, ClaimEvent, Member, Unit
+from claims.money import chinese_capital, format_fen
 from claims.rules import missing_documents
 from claims.runtime import get_runtime, get_session
 from claims.schemas.claims import (
@@ -24,7 +25,7 @@ from claims.schemas.claims import (
     ClaimQuerySchema,
     ClaimSchema,
 )
-from workflows.errors import VersionMismatch
+from workflows.errors import Conflict, VersionMismatch
 from workflows.intake import log_claim
 from workflows.lifecycle import STATES, allowed_events
 from workflows.transitions import fire
@@ -151,6 +152,31 @@ class ClaimView(MethodView):
         """One claim; its ETag names its version, for If-Match on events."""
         row = load_claim(claim_no)
         return claim_view(*row), etag_headers(row[0])
+
+
+@blp.route("/<string:claim_no>/receipt")
+class ClaimReceiptView(MethodView):
+    @ANY_STAFF
+    @blp.response(200, content_type="text/html")
+    @blp.alt_response(409, description="The claim has not been collected")
+    def get(self, claim_no: str) -> Any:
+        """The printable receipt (收据) of a collected claim, as HTML."""
+        claim, member, unit_code, _batch = load_claim(claim_no)
+        if claim.state != "collected":
+            raise Conflict("The claim has not been collected; there is no receipt yet.",
+                           code="not_collected")
+        runtime, session = get_runtime(), get_session()
+        product = runtime.catalogue.get(claim.product_code)
+        unit = session.get(Unit, claim.unit_id)
+        page = render_template(
+            "receipt.html", claim=claim, member_name=member.name,
+            id_number_masked=mask(claim.beneficiary_id_number if claim.death
+                                  else member.id_number),
+            unit_name=unit.name if unit else unit_code,
+            product_name=product.name if product else claim.product_code,
+            amount=format_fen(claim.paid_amount), amount_words=chinese_capital(
+                claim.paid_amount or 0))
+        return Response(page, mimetype="text/html")
 
 
 @blp.route("/<string:claim_no>/events")
