@@ -148,6 +148,7 @@ def eligibility(
     documents: list[dict],
     has_earlier_duplicate: bool,
     paid_lifetime: int,
+    has_other_live_claim: bool = False,
 ) -> list[RuleFailure]:
     """Every eligibility rule the claim fails, in SPEC order; empty when it may be verified."""
     failures: list[RuleFailure] = []
@@ -201,9 +202,15 @@ def eligibility(
                 "该职工同一险种、同一出险日期已有更早登记的理赔，本件为重复申请。",
             )
         )
-    if paid_lifetime > 0 and any(b.type == "lump_sum" for b in product.benefits):
+    once_only = any(b.type == "lump_sum" for b in product.benefits)
+    if once_only and paid_lifetime > 0:
         failures.append(
             RuleFailure("already_paid", f"{product.name}每人限赔一次，该职工已领取过互助金。")
+        )
+    elif once_only and has_other_live_claim:
+        # A second lump-sum claim in flight would be paid twice once both are approved.
+        failures.append(
+            RuleFailure("already_claimed", f"{product.name}每人限赔一次，该职工已有一件在办理赔。")
         )
     return failures
 

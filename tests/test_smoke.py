@@ -36,3 +36,19 @@ def test_weekly_batch_seals_ready_claims_and_delivery_submits_them(app, county):
     trail = county.clerk.get(f"/api/v1/claims/{claims[1]['claim_no']}/events").json
     assert [e["event"] for e in trail] == ["log", "verify", "seal", "deliver"]
     assert [e["version"] for e in trail] == [1, 2, 3, 4]
+
+
+def test_a_second_lump_sum_claim_in_flight_cannot_be_verified(county):
+    from datetime import timedelta
+
+    member = county.member()
+    county.enrol(member, "critical_illness", start=county.today - timedelta(days=400))
+    docs = ["claim_form", "id_card", "diagnosis_certificate", "pathology_report"]
+    first = county.claim(member, "critical_illness", documents=docs,
+                         incident_date=(county.today - timedelta(days=40)).isoformat())
+    second = county.claim(member, "critical_illness", documents=docs,
+                          incident_date=(county.today - timedelta(days=20)).isoformat())
+    assert county.fire(first["claim_no"], "verify").status_code == 200
+    refused = county.fire(second["claim_no"], "verify")
+    assert refused.status_code == 422
+    assert [e["code"] for e in refused.json["errors"]] == ["already_claimed"]

@@ -75,3 +75,17 @@ def earlier_duplicate(session: Session, claim: Claim) -> Claim | None:
     if claim.id is not None:
         query = query.where(Claim.id < claim.id)
     return session.exec(query.order_by(Claim.id)).first()
+
+
+def other_live_claim(session: Session, claim: Claim) -> bool:
+    """Whether another live claim of the member on the product comes first: one logged earlier,
+    or one already verified (so two once-only claims can never both be ready)."""
+    query = select(Claim.id).where(
+        Claim.member_id == claim.member_id,
+        Claim.product_code == claim.product_code,
+        Claim.id != claim.id,
+        Claim.state.not_in(("withdrawn", "rejected")),  # type: ignore[attr-defined]
+        sa.or_(Claim.id < claim.id,  # type: ignore[operator]
+               Claim.state.not_in(("logged", "pending_materials"))),  # type: ignore[attr-defined]
+    )
+    return session.exec(query.limit(1)).first() is not None

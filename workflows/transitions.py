@@ -31,6 +31,7 @@ from workflows.facts import (
     coverage_of,
     covering_enrolment,
     earlier_duplicate,
+    other_live_claim,
     paid_on_product,
 )
 from workflows.lifecycle import BY_CLAIM, EVENTS_BY_NAME, ClaimLifecycle, EventSpec, allowed_events
@@ -170,6 +171,7 @@ def _verify(firing: Firing) -> None:
         has_earlier_duplicate=earlier_duplicate(session, claim) is not None,
         paid_lifetime=paid_on_product(session, claim.member_id, claim.product_code,
                                       excluding=claim.id),
+        has_other_live_claim=other_live_claim(session, claim),
     )
     if failures:
         raise RuleFailed("The claim does not pass verification.",
