@@ -182,7 +182,7 @@ def eligibility(
             RuleFailure(
                 "claim_deadline",
                 f"已超过申请时限：应自{counted_from}之日起{product.claim_deadline_days}天内，"
-                f"即{_day(last_day)}前申请。",
+                f"即最迟{_day(last_day)}（含当日）申请。",
             )
         )
     status_of = {doc["code"]: doc.get("status") for doc in documents}

@@ -130,6 +130,7 @@ class County:
         self.client = client
         self._tokens: dict[str, str] = {}
         self._units = itertools.count(1)
+        self.id_numbers: dict[int, str] = {}  # member id -> full ID number, for identity checks
 
     @property
     def today(self) -> date:
@@ -173,6 +174,7 @@ class County:
         answer = self.clerk.post("/api/v1/members", {
             "unit_code": unit_code, "name": name, "id_number": id_number, "phone": "13800000000"})
         assert answer.status_code == 201, answer.json
+        self.id_numbers[answer.json["id"]] = id_number
         return answer.json | {"id_number": id_number}
 
     def enrol(self, member: dict[str, Any], product_code: str = "inpatient", *, shares: int = 1,

@@ -28,8 +28,9 @@ def test_weekly_batch_seals_ready_claims_and_delivery_submits_them(app, county):
     assert sealed["state"] == "batched" and sealed["batch_no"] == batch_no
     assert sealed["version"] == claims[0]["version"] + 2
     with session_scope(runtime.engine) as session:
-        from claims.models import Batch
         from sqlmodel import select
+
+        from claims.models import Batch
 
         batch = session.exec(select(Batch)).one()
         assert deliver_batch(session, batch, system_actor("transmission")) == 2

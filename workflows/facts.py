@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from claims.models import Claim, Enrolment
-from claims.rules import ClaimFacts, Coverage
+from claims.rules import ClaimFacts, Coverage, estimate
+from config.catalogue import Product
 
 # The states in which an approved amount counts as paid towards a cap (SPEC §2).
 PAID_STATES = ("approved", "funds_received", "notified", "onsite_scheduled", "collected")
@@ -89,3 +90,15 @@ def other_live_claim(session: Session, claim: Claim) -> bool:
                Claim.state.not_in(("logged", "pending_materials"))),  # type: ignore[attr-defined]
     )
     return session.exec(query.limit(1)).first() is not None
+
+
+def current_estimate(session: Session, product: Product, claim: Claim,
+                     enrolment: Enrolment | None) -> int:
+    """The benefit estimate (fen) with the shares covering the incident and what was paid."""
+    return estimate(
+        product, claim_facts(claim), enrolment.shares if enrolment else 0,
+        paid_this_year=paid_on_product(session, claim.member_id, claim.product_code,
+                                       year=claim.incident_date.year, excluding=claim.id),
+        paid_lifetime=paid_on_product(session, claim.member_id, claim.product_code,
+                                      excluding=claim.id),
+    )

@@ -12,10 +12,10 @@ from claims.auth import Actor
 from claims.models import Claim, ClaimCounter, ClaimEvent
 from claims.money import format_fen
 from claims.registry import member_by_id_number
-from claims.rules import document_statuses, estimate, missing_documents
+from claims.rules import document_statuses, missing_documents
 from config.catalogue import Catalogue, Product
 from workflows.errors import FieldError, RuleFailed
-from workflows.facts import claim_facts, covering_enrolment, earlier_duplicate, paid_on_product
+from workflows.facts import claim_facts, covering_enrolment, current_estimate, earlier_duplicate
 from workflows.lifecycle import INITIAL_STATE, LOG_EVENT
 
 EXPENSE_FIELDS = ("total_expense", "insurance_paid", "self_paid")
@@ -144,12 +144,7 @@ def log_claim(session: Session, product_catalogue: Catalogue, actor: Actor, fiel
     claim.documents = document_statuses(product, facts, list(fields.get("documents") or []))
     enrolment = covering_enrolment(session, member.id, product.code, claim.incident_date)
     claim.enrolment_id = enrolment.id if enrolment else None
-    claim.estimate = estimate(
-        product, facts, enrolment.shares if enrolment else 0,
-        paid_this_year=paid_on_product(session, member.id, product.code,
-                                       year=claim.incident_date.year),
-        paid_lifetime=paid_on_product(session, member.id, product.code),
-    )
+    claim.estimate = current_estimate(session, product, claim, enrolment)
     claim.claim_no = next_claim_no(session, today.year)
     session.add(claim)
     session.flush()

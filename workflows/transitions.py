@@ -30,11 +30,19 @@ from workflows.facts import (
     claim_facts,
     coverage_of,
     covering_enrolment,
+    current_estimate,
     earlier_duplicate,
     other_live_claim,
     paid_on_product,
 )
-from workflows.lifecycle import BY_CLAIM, EVENTS_BY_NAME, ClaimLifecycle, EventSpec, allowed_events
+from workflows.lifecycle import (
+    BY_CLAIM,
+    EVENTS_BY_NAME,
+    LOG_EVENT,
+    ClaimLifecycle,
+    EventSpec,
+    allowed_events,
+)
 
 
 @dataclass
@@ -62,6 +70,10 @@ def _refuse(field_name: str | None, code: str, message: str) -> RuleFailed:
     return RuleFailed(message, [FieldError(field_name, code, message)])
 
 
+def _blank(value: Any) -> bool:
+    return value is None or value == [] or (isinstance(value, str) and not value.strip())
+
+
 def check_fields(spec: EventSpec, fields: dict[str, Any]) -> None:
     """Every field the event needs is there; none it does not take is (SPEC §7 'does not apply')."""
     errors = [
@@ -72,7 +84,7 @@ def check_fields(spec: EventSpec, fields: dict[str, Any]) -> None:
     errors += [
         FieldError(name, "required", "Missing data for required field.")
         for name in spec.required
-        if fields.get(name) in (None, "", [])
+        if _blank(fields.get(name))
     ]
     if errors:
         raise RuleFailed("The event has invalid fields.", errors)
@@ -82,17 +94,22 @@ def fire(session: Session, runtime: Runtime, claim: Claim, event: str, actor: Ac
          fields: dict[str, Any] | None = None, *, door: str = BY_CLAIM,
          expected_version: int | None = None) -> ClaimEvent:
     """Fire one lifecycle event on a claim; raises a DomainError and changes nothing on refusal."""
+    if event == LOG_EVENT:  # in the table, but it only leaves from "(new)"
+        raise TransitionNotAllowed(event, claim.state, allowed_events(claim.state))
     spec = EVENTS_BY_NAME.get(event)
     if spec is None:
         raise _refuse("event", "unknown_event", f"'{event}' is not an event of the lifecycle.")
     if expected_version is not None and expected_version != claim.version:
         raise VersionMismatch(f"The claim is at version {claim.version}, not {expected_version}.")
+    is_user = actor.role != "system"
+    # A staff event the caller's role may never fire is a call their role may not make (403);
+    # events only the system fires say first whether the state would allow them at all.
+    if is_user and spec.roles and actor.role not in spec.roles:
+        raise Forbidden(f"Your role may not fire '{event}'.")
     if claim.state not in spec.sources:
         raise TransitionNotAllowed(event, claim.state, allowed_events(claim.state))
-    if spec.door != door:
+    if spec.door != door or (is_user and actor.role not in spec.roles):
         raise Forbidden(f"'{event}' is fired by the {spec.door}, not through this call.")
-    if actor.role != "system" and actor.role not in spec.roles:
-        raise Forbidden(f"Your role may not fire '{event}'.")
     fields = {k: v for k, v in (fields or {}).items() if k != "event"}
     check_fields(spec, fields)
     firing = Firing(session, runtime, claim, spec, actor, fields)
@@ -177,6 +194,12 @@ def _verify(firing: Firing) -> None:
         raise RuleFailed("The claim does not pass verification.",
                          [FieldError(f.field, f.code, f.message) for f in failures])
     claim.enrolment_id = enrolment.id if enrolment else claim.enrolment_id
+    # Enrolments are often recorded late: the estimate follows what covers the claim now.
+    logged_estimate, claim.estimate = claim.estimate, current_estimate(
+        session, firing.product, claim, enrolment)
+    if claim.estimate != logged_estimate:
+        firing.payload = {"estimate": format_fen(claim.estimate),
+                          "previous_estimate": format_fen(logged_estimate)}
 
 
 def _with_reason(firing: Firing) -> None:
