@@ -40,6 +40,13 @@ def _stamp(**kwargs: Any) -> Any:
     return Field(default_factory=utcnow, sa_type=UTCDateTime, **kwargs)
 
 
+def _fen(default: Any = ..., **kwargs: Any) -> Any:
+    """Money in fen: 64-bit, since 99,999,999.99 yuan is past a 32-bit integer."""
+    if default is ...:
+        return Field(sa_type=sa.BigInteger, **kwargs)
+    return Field(default=default, sa_type=sa.BigInteger, **kwargs)
+
+
 def _json(**kwargs: Any) -> Any:
     return Field(sa_type=JSONType, **kwargs)
 
@@ -86,7 +93,7 @@ class Batch(SQLModel, table=True):
     sealed_at: datetime = _stamp()
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     claim_count: int = 0
-    total_claimed: int = 0  # fen, the sum of the claims' estimates
+    total_claimed: int = _fen(0)  # fen, the sum of the claims' estimates
     # The manifest and its transmission to the city office (SPEC §4).
     manifest_written_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     transmission: str = Field(default="folder", max_length=10)  # folder, smtp, http
@@ -120,18 +127,18 @@ class Claim(SQLModel, table=True):
     discharge_date: date | None = None
     hospital: str | None = Field(default=None, max_length=200)
     diagnosis: str | None = Field(default=None, max_length=200)
-    total_expense: int = 0  # fen
-    insurance_paid: int = 0  # fen
-    self_paid: int = 0  # fen
+    total_expense: int = _fen(0)  # fen
+    insurance_paid: int = _fen(0)  # fen
+    self_paid: int = _fen(0)  # fen
     disability_grade: int | None = None
     death: bool = False
     beneficiary_name: str | None = Field(default=None, max_length=200)
     beneficiary_id_number: str | None = Field(default=None, max_length=18)
     beneficiary_relation: str | None = Field(default=None, max_length=200)
     documents: list[dict[str, Any]] = _json(default_factory=list)
-    estimate: int = 0  # fen
-    approved_amount: int | None = None  # fen, the city office's decision
-    paid_amount: int | None = None  # fen, paid to the worker
+    estimate: int = _fen(0)  # fen
+    approved_amount: int | None = _fen(None)  # fen, the city office's decision
+    paid_amount: int | None = _fen(None)  # fen, paid to the worker
     above_estimate: bool = False  # approved above the estimate: flagged for review
     state: str = Field(default="logged", max_length=20)
     # Optimistic locking: SQLAlchemy bumps it on every UPDATE, "WHERE version = :old".
@@ -196,7 +203,7 @@ class Remittance(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=200, unique=True, index=True)
     received_on: date
-    total_amount: int  # fen
+    total_amount: int = _fen()  # fen
     recorded_by: str = Field(max_length=100)
     recorded_at: datetime = _stamp()
 
@@ -207,7 +214,7 @@ class RemittanceItem(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     remittance_id: int = Field(foreign_key="remittance.id", index=True)
     claim_id: int = Field(foreign_key="claim.id", index=True)
-    amount: int  # fen
+    amount: int = _fen()  # fen
 
 
 class JobRun(SQLModel, table=True):

@@ -87,8 +87,17 @@ def member_or_422(session: Session, id_number: str, field: str = "id_number") ->
 def enrol(session: Session, catalogue: Catalogue, *, id_number: str, product_code: str,
           shares: int, start_date: date, end_date: date) -> tuple[Enrolment, list[str]]:
     """Enrol a member in a product; refuses overlaps (409) and answers warnings to show."""
-    member = member_or_422(session, id_number)
-    product = product_or_422(catalogue, product_code)
+    member = member_by_id_number(session, id_number)
+    product = catalogue.get(product_code)
+    if member is None or product is None:
+        unknown = []
+        if member is None:
+            unknown.append(FieldError("id_number", "unknown_member",
+                                      "No member has this ID number."))
+        if product is None:
+            unknown.append(FieldError("product_code", "unknown_product",
+                                      "No product has this code."))
+        raise RuleFailed("Unknown member or product.", unknown)
     problems = enrolment_problems(product, birth_date=member.birth_date, sex=member.sex,
                                   start_date=start_date, end_date=end_date, shares=shares)
     if problems:

@@ -53,3 +53,11 @@ def test_a_second_lump_sum_claim_in_flight_cannot_be_verified(county):
     refused = county.fire(second["claim_no"], "verify")
     assert refused.status_code == 422
     assert [e["code"] for e in refused.json["errors"]] == ["already_claimed"]
+
+
+def test_an_unknown_filter_answers_422_instead_of_listing_everything(county):
+    county.claim()
+    answer = county.clerk.get("/api/v1/claims?stat=logged")
+    assert answer.status_code == 422
+    assert answer.json["errors"][0]["field"] == "stat"
+    assert county.clerk.get("/api/v1/claims?state=logged&page=1&page_size=5").status_code == 200

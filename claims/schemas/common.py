@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
+
+PAGINATION_PARAMETERS = ("page", "page_size")
 
 
 class InputSchema(ma.Schema):
@@ -11,10 +15,15 @@ class InputSchema(ma.Schema):
 
 
 class QuerySchema(ma.Schema):
-    """Query strings: pagination parameters travel beside the filters, so others pass."""
+    """Query strings: an unknown filter answers 422 rather than being silently ignored.
+    The pagination parameters are declared here only so they pass; the paginator reads them."""
 
     class Meta:
-        unknown = ma.EXCLUDE
+        unknown = ma.RAISE
+
+    @ma.pre_load
+    def _leave_pagination(self, data: Any, **kwargs: Any) -> dict[str, Any]:
+        return {key: data[key] for key in data if key not in PAGINATION_PARAMETERS}
 
 
 class ErrorItemSchema(ma.Schema):

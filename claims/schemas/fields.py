@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import marshmallow as ma
+from flask import has_app_context
 from marshmallow import ValidationError
 
 from claims.idcard import IdNumberError, parse_id_number
@@ -74,13 +76,22 @@ class Text(ma.fields.String):
         return text
 
 
+def _today() -> date | None:
+    """Today in the configured time zone, when a request or job is under way."""
+    if not has_app_context():
+        return None
+    from claims.runtime import get_runtime
+
+    return get_runtime().today()
+
+
 class IdNumber(ma.fields.String):
     """An 18-character resident ID, check digit verified; upper-cased."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return parse_id_number(text).number
+            return parse_id_number(text, today=_today()).number
         except IdNumberError as error:
             raise coded(error.code, error.message) from None
 
