@@ -37,7 +37,11 @@ STATUS_CODES = {
 
 
 class DecimalJsonParser(FlaskParser):
-    """JSON numbers become Decimal, so an amount keeps its spelling: 1.230 stays 1.230."""
+    """JSON numbers become Decimal, so an amount keeps its spelling: 1.230 stays 1.230.
+    Query strings follow their schema's `unknown` (RAISE: a mistyped filter is an error)."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+                                   "query": None, "querystring": None}
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         if not is_json_request(req):
