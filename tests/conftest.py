@@ -12,15 +12,21 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import SQLModel
 
+import claims.auth
 from claims.app import create_app
 from claims.auth import create_user
 from claims.db import session_scope
 from claims.idcard import make_id_number
 from migrations import upgrade
+
+# Production hashes cost ~64 MiB and tens of milliseconds each, on purpose; the suite
+# creates and signs in hundreds of users, so it hashes cheaply (same code, same format).
+claims.auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 POSTGRES_URL = os.environ.get("MUTUALAID_TEST_POSTGRES_URL")
 DATABASES = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
