@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, Response, jsonify, request, send_from_directory
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from claims.db import make_engine, write_intent
 from claims.runtime import Runtime, close_session, get_runtime, get_session
@@ -49,15 +50,36 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         catalogue=load_catalogue(settings.products_file),
         engine=make_engine(settings.database_url),
     )
+    from workflows.jobs import load_schedules
+
+    # Read at start, so a schedules file naming an unknown job stops the service here.
+    app.extensions["mutualaid.schedules"] = load_schedules(settings)
     _register_request_hooks(app)
     _register_errors(app)
     from claims.api import init_api
 
     init_api(app)
     _register_operations(app)
+    from claims.api.status import blp as status_api
+    from claims.api.status import limit_wrong_guesses
+    from claims.web.status import pages as status_pages
+
+    app.register_blueprint(status_pages)  # / and /status, the workers' pages
+    limit_wrong_guesses(app, status_api, status_pages)
+    from claims.web.console import init_console
+
+    init_console(app)  # /console/, the staff console (session cookie + CSRF)
+    if settings.trusted_proxies:  # the client address is the one the proxies in front saw
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore
     from claims.cli import register_cli
 
     register_cli(app)
+    # Tests (and the CLI) build apps with test_config: they embed only when it asks to.
+    wants_scheduler = test_config is None or bool(test_config.get("embed_scheduler"))
+    if settings.embed_scheduler and wants_scheduler and not app.testing:
+        from workflows.scheduler import start_embedded
+
+        start_embedded(app)  # it takes the leader lock too: several workers embed safely
     return app
 
 
@@ -84,6 +106,23 @@ def _register_errors(app: Flask) -> None:
         return response
 
 
+def _scheduler_check(database_ok: bool) -> tuple[str, dict[str, Any]]:
+    """The scheduler heartbeat: "ok" while younger than the lease, else "stale" or "missing"."""
+    from workflows.scheduler import heartbeat_age
+
+    if not database_ok:
+        return "unknown", {}
+    try:
+        age = heartbeat_age(get_session())
+    except sa.exc.SQLAlchemyError:
+        return "unknown", {}
+    if age is None:
+        return "missing", {}
+    fresh = age.total_seconds() < get_runtime().settings.scheduler_lease_seconds
+    return ("ok" if fresh else "stale"), {"scheduler_heartbeat_age_seconds": round(
+        age.total_seconds(), 1)}
+
+
 def _register_operations(app: Flask) -> None:
     import swagger_ui_bundle
 
@@ -99,16 +138,13 @@ def _register_operations(app: Flask) -> None:
             checks["database"] = "ok"
         except sa.exc.SQLAlchemyError:
             checks["database"] = "unavailable"
+        extra: dict[str, Any] = {}
+        if get_runtime().settings.readyz_require_scheduler:
+            checks["scheduler"], extra = _scheduler_check(checks["database"] == "ok")
         ready = all(v == "ok" for v in checks.values())
-        return jsonify(status="ready" if ready else "not_ready", checks=checks), (
+        return jsonify(status="ready" if ready else "not_ready", checks=checks, **extra), (
             200 if ready else 503)
 
     @app.get("/api/v1/docs/static/<path:filename>")
     def swagger_assets(filename: str) -> Response:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
-
-    @app.get("/")
-    def index() -> Response:
-        settings = get_runtime().settings
-        return jsonify(service="mutualaid", api="/api/v1", docs="/api/v1/docs",
-                       timezone=settings.timezone)

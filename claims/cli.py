@@ -1,11 +1,14 @@
-"""The `mutualaid` command: a Flask CLI group (db, users, demo, serve)."""
+"""The `mutualaid` command: a Flask CLI group (db, users, demo, serve, jobs, scheduler)."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import threading
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from claims.auth import ROLES, UserError, create_user
@@ -16,7 +19,8 @@ from claims.runtime import get_runtime
 def _create_app() -> Flask:
     from claims.app import create_app
 
-    return create_app()
+    # A command never embeds the scheduler (`mutualaid scheduler` runs it in the foreground).
+    return create_app({"embed_scheduler": False})
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
@@ -87,13 +91,67 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("accesslog", "-")
 
         def load(self):  # type: ignore[no-untyped-def]
-            return _create_app()
+            from claims.app import create_app
+
+            return create_app()  # embeds the scheduler when MUTUALAID_EMBED_SCHEDULER=1
 
     Server("%(prog)s [OPTIONS]").run()
 
 
+jobs_group = click.Group("jobs", help="The scheduled jobs (SPEC §4).")
+
+
+@jobs_group.command("run")
+@click.argument("job")
+@with_appcontext
+def jobs_run(job: str) -> None:
+    """Run a job now and print its JobRun; exit code 1 if the job failed."""
+    from workflows.jobs import UnknownJob, run_job
+
+    try:
+        run = run_job(get_runtime(), job, trigger="manual")
+    except UnknownJob as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(json.dumps({"id": run.id, "job": run.job, "outcome": run.outcome,
+                           "summary": run.summary}, ensure_ascii=False))
+    if run.outcome != "ok":
+        raise SystemExit(1)
+
+
+@jobs_group.command("list")
+@with_appcontext
+def jobs_list() -> None:
+    """Each job with its schedule and last run."""
+    from workflows.jobs import job_overview
+
+    with session_scope(get_runtime().engine, write=False) as session:
+        for job in job_overview(session, current_app.extensions["mutualaid.schedules"]):
+            schedule = job["schedule"]
+            cron = " ".join(f"{k}={v}" for k, v in schedule["cron"].items()) if schedule else "-"
+            last = job["last_run"]
+            last_text = f"{last.started_at:%Y-%m-%d %H:%M:%S}Z {last.outcome}" if last else "never"
+            state = "enabled" if job["enabled"] else "disabled"
+            click.echo(f"{job['name']:<24} {state:<9} {cron:<36} last: {last_text}")
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler() -> None:
+    """Run the scheduler in the foreground: active while it holds the lock, else standing by."""
+    from workflows.scheduler import SchedulerService
+
+    try:
+        service = SchedulerService(current_app._get_current_object())  # type: ignore[attr-defined]
+    except ValueError as error:  # settings that cannot work together
+        raise click.ClickException(str(error)) from None
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    service.run(stop)
+
+
 def register_cli(app: Flask) -> None:
     """The same commands under `flask --app wsgi.py ...`."""
-    for command in (db_group, users_group, demo, serve):
+    for command in (db_group, users_group, demo, serve, jobs_group, scheduler):
         if command.name not in app.cli.commands:
             app.cli.add_command(command)

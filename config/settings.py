@@ -24,6 +24,21 @@ def _flag(name: str, default: bool = False) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+TRANSMISSIONS = ("folder", "smtp", "http")
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).resolve() if value else None
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """The variable's value, one of `choices` (the first is the default); else a clear error."""
+    value = (_env(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{PREFIX}{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def default_instance_path() -> Path:
     """instance/ in a source checkout, else Flask's convention for installed apps."""
     if (PROJECT_ROOT / "pyproject.toml").exists():
@@ -54,6 +69,30 @@ class Settings:
     onsite_threshold_fen: int = 500_000
     embed_scheduler: bool = False
     log_level: str = "INFO"
+    # The scheduler (SPEC §4): schedules file, leader lease, missed-run grace, /readyz.
+    schedules_file: str | None = None
+    scheduler_heartbeat_seconds: float = 5.0
+    scheduler_lease_seconds: float = 30.0
+    misfire_grace_seconds: int = 7 * 24 * 3600
+    readyz_require_scheduler: bool = True
+    # Where and when workers collect their payout (the payout notices say it).
+    collection_place: str = "县总工会互助保障代办点"
+    collection_hours: str = "工作日 8:30-11:30, 14:30-17:00"
+    # The public status check (SPEC §5): where wrong guesses are counted, and the proxies
+    # in front (X-Forwarded-For hops to trust; 0: the peer address is the client).
+    ratelimit_storage_uri: str = "memory://"
+    trusted_proxies: int = 0
+    # The weekly batch's manifest and its transmission to the city office (SPEC §4).
+    manifest_dir: Path | None = None  # None: <instance>/manifests
+    transmission: str = "folder"  # folder, smtp or http
+    transmission_folder: Path | None = None  # None: <instance>/outbox/city
+    transmission_url: str = ""
+    transmission_token: str = ""  # sent as a bearer token by the http transmission
+    transmission_timeout: float = 20.0
+    transmission_backoff_seconds: int = 60
+    transmission_backoff_cap_seconds: int = 3600
+    city_office: str = "市总工会互助保障代办处"
+    city_office_email: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -79,4 +118,25 @@ class Settings:
             onsite_threshold_fen=yuan_to_fen(_env("ONSITE_THRESHOLD", "5000.00") or "5000.00"),
             embed_scheduler=_flag("EMBED_SCHEDULER"),
             log_level=(_env("LOG_LEVEL", "INFO") or "INFO").upper(),
+            collection_place=_env("COLLECTION_PLACE") or cls.collection_place,
+            collection_hours=_env("COLLECTION_HOURS") or cls.collection_hours,
+            ratelimit_storage_uri=_env("RATELIMIT_STORAGE_URI") or cls.ratelimit_storage_uri,
+            trusted_proxies=int(_env("TRUSTED_PROXIES", "0") or 0),
+            schedules_file=_env("SCHEDULES_FILE"),
+            scheduler_heartbeat_seconds=float(_env("SCHEDULER_HEARTBEAT_SECONDS", "5") or 5),
+            scheduler_lease_seconds=float(_env("SCHEDULER_LEASE_SECONDS", "30") or 30),
+            misfire_grace_seconds=int(_env("MISFIRE_GRACE_SECONDS", str(7 * 24 * 3600))
+                                      or 7 * 24 * 3600),
+            readyz_require_scheduler=_flag("READYZ_REQUIRE_SCHEDULER", default=True),
+            manifest_dir=_path(_env("MANIFEST_DIR")),
+            transmission=_choice("TRANSMISSION", TRANSMISSIONS),
+            transmission_folder=_path(_env("TRANSMISSION_FOLDER")),
+            transmission_url=_env("TRANSMISSION_URL") or "",
+            transmission_token=_env("TRANSMISSION_TOKEN") or "",
+            transmission_timeout=float(_env("TRANSMISSION_TIMEOUT", "20") or 20),
+            transmission_backoff_seconds=int(_env("TRANSMISSION_BACKOFF_SECONDS", "60") or 60),
+            transmission_backoff_cap_seconds=int(
+                _env("TRANSMISSION_BACKOFF_CAP_SECONDS", "3600") or 3600),
+            city_office=_env("CITY_OFFICE") or cls.city_office,
+            city_office_email=_env("CITY_OFFICE_EMAIL") or "",
         )

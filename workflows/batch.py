@@ -1,52 +1,44 @@
-"""The weekly batch: seal every ready claim into this week's batch, deliver it (set-based SQL)."""
+"""The weekly batch: seal every ready claim into this week's batch, write its manifest, transmit
+it to the city office, deliver it (set-based SQL)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from claims.auth import Actor
-from claims.models import Batch, Claim, ClaimEvent
+from claims.auth import Actor, system_actor
+from claims.db import session_scope
+from claims.models import Batch, Claim, ClaimEvent, JSONType, UTCDateTime
+from claims.money import format_fen
 from claims.runtime import Runtime
+from config.settings import Settings
 from workflows.errors import Conflict, Forbidden
 from workflows.lifecycle import EVENTS_BY_NAME
 
+# The manifest's columns live with the manifest; importable from here as they always were.
+from workflows.manifest import DECISION_COLUMNS as DECISION_COLUMNS
+from workflows.manifest import MANIFEST_COLUMNS as MANIFEST_COLUMNS
+from workflows.manifest import current_manifest, write_manifest
+from workflows.transmission import TransmissionError, transmission_for
+
+log = logging.getLogger("mutualaid.batch")
+
 SEAL = EVENTS_BY_NAME["seal"]
 DELIVER = EVENTS_BY_NAME["deliver"]
+TRANSMISSION_ACTOR = "transmission"  # a successful smtp/http send delivers as job:transmission
 _claims = Claim.__table__  # type: ignore[attr-defined]
 _events = ClaimEvent.__table__  # type: ignore[attr-defined]
+_AUDIT_COLUMNS = ("claim_id", "event", "from_state", "to_state", "version", "actor", "at",
+                  "payload")
 # One weekly batch run at a time across processes and hosts (PostgreSQL; SQLite's
-# BEGIN IMMEDIATE already makes writers take turns).
+# BEGIN IMMEDIATE already makes writers take turns). Transmissions and deliveries take it
+# too, so a batch never grows while it is being sent or delivered.
 _BATCH_LOCK_KEY = 0x6D7574_0001
-
-
-# The manifest's columns (报送清单), in order: (key, Chinese header). The city office's
-# decisions sheet has the same columns plus DECISION_COLUMNS; readers find columns by header.
-MANIFEST_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("claim_no", "理赔编号"),
-    ("unit", "单位"),
-    ("member_name", "姓名"),
-    ("id_number_masked", "身份证号"),
-    ("product", "险种"),
-    ("cause", "出险原因"),
-    ("incident_date", "出险日期"),
-    ("admission_date", "入院日期"),
-    ("discharge_date", "出院日期"),
-    ("total_expense", "医疗总费用"),
-    ("insurance_paid", "医保支付"),
-    ("self_paid", "个人自付"),
-    ("estimate", "预估互助金"),
-    ("documents", "材料"),
-)
-DECISION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("outcome", "审核结果"),  # approved / rejected / returned, or 核准 / 不予赔付 / 退回
-    ("approved_amount", "核准金额"),
-    ("reason", "原因"),
-)
 
 
 @dataclass(frozen=True)
@@ -60,7 +52,8 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _lock_batches(session: Session) -> None:
+def lock_batches(session: Session) -> None:
+    """Take the batch lock until the transaction ends (PostgreSQL; SQLite writers take turns)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BATCH_LOCK_KEY})
 
@@ -80,44 +73,61 @@ def open_batch_for(session: Session, week: str) -> Batch:
 
 def _move_claims(session: Session, *, where: Any, values: dict[str, Any], event: str,
                  from_state: str, to_state: str, actor: Actor,
-                 payload: dict[str, Any]) -> list[Any]:
-    """UPDATE the claims in one statement, then write one audit event each in one more."""
+                 payload: dict[str, Any]) -> tuple[int, int]:
+    """Move the claims `where` picks and write one audit event each, set-based, never a row in
+    Python: returns how many moved and the sum of their estimates."""
     now = datetime.now(UTC)
-    moved = session.execute(
-        sa.update(_claims).where(where).values(
-            state=to_state, version=_claims.c.version + 1, updated_at=now, **values)
-        .returning(_claims.c.id, _claims.c.version, _claims.c.estimate)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if moved:
-        session.execute(sa.insert(_events), [
-            {"claim_id": row.id, "event": event, "from_state": from_state, "to_state": to_state,
-             "version": row.version, "actor": actor.username, "at": now, "payload": payload}
-            for row in moved
-        ])
-    return moved
+    changes = {"state": to_state, "version": _claims.c.version + 1, "updated_at": now, **values}
+    constants = (sa.literal(event), sa.literal(from_state), sa.literal(to_state))
+    stamp = (sa.literal(actor.username), sa.literal(now, UTCDateTime()),
+             sa.literal(payload, JSONType))
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: the UPDATE's RETURNING feeds the audit INSERT, so both see one set.
+        moved = (sa.update(_claims).where(where).values(**changes)
+                 .returning(_claims.c.id, _claims.c.version, _claims.c.estimate).cte("moved"))
+        audit = sa.insert(_events).from_select(
+            _AUDIT_COLUMNS, sa.select(moved.c.id, *constants, moved.c.version, *stamp)
+        ).cte("audit")
+        count, total = session.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(moved.c.estimate), 0))
+            .select_from(moved).add_cte(audit)
+        ).one()
+        return int(count), int(total)
+    # SQLite runs one writer at a time and a stale snapshot cannot write, so these three
+    # statements see the same claims.
+    count, total = session.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_claims.c.estimate), 0))
+        .where(where)
+    ).one()
+    if count:
+        session.execute(sa.insert(_events).from_select(
+            _AUDIT_COLUMNS,
+            sa.select(_claims.c.id, *constants, _claims.c.version + 1, *stamp).where(where)))
+        session.execute(sa.update(_claims).where(where).values(**changes))
+    return int(count), int(total)
 
 
 def seal_weekly_batch(session: Session, runtime: Runtime, actor: Actor) -> SealResult:
     """Seal every `ready` claim into this week's open batch; never an empty batch."""
-    _lock_batches(session)
+    lock_batches(session)
     ready = _claims.c.state == SEAL.sources[0]
     if not session.execute(sa.select(sa.exists().where(ready))).scalar():
         return SealResult(batch=None, sealed=0)
     batch = open_batch_for(session, iso_week(runtime.today()))
-    moved = _move_claims(
+    sealed, total = _move_claims(
         session, where=ready, values={"batch_id": batch.id}, event=SEAL.name,
         from_state=SEAL.sources[0], to_state=SEAL.target or "", actor=actor,
         payload={"batch_no": batch.batch_no},
     )
-    batch.claim_count += len(moved)
-    batch.total_claimed += sum(row.estimate for row in moved)
-    # The batch grew: its manifest must be written (and sent) again.
+    batch.claim_count += sealed
+    batch.total_claimed += total
+    # The batch grew: its manifest must be written (and sent) again, now.
     batch.manifest_written_at = None
     batch.transmission_state = "pending"
+    batch.transmission_next_try_at = None
     session.add(batch)
     session.flush()
-    return SealResult(batch=batch, sealed=len(moved))
+    return SealResult(batch=batch, sealed=sealed)
 
 
 def deliver_batch(session: Session, batch: Batch, actor: Actor) -> int:
@@ -127,7 +137,7 @@ def deliver_batch(session: Session, batch: Batch, actor: Actor) -> int:
     if batch.delivered_at is not None:
         raise Conflict(f"Batch {batch.batch_no} was delivered already.",
                        code="batch_delivered")
-    moved = _move_claims(
+    moved, _total = _move_claims(
         session,
         where=sa.and_(_claims.c.batch_id == batch.id, _claims.c.state == DELIVER.sources[0]),
         values={}, event=DELIVER.name, from_state=DELIVER.sources[0],
@@ -136,4 +146,126 @@ def deliver_batch(session: Session, batch: Batch, actor: Actor) -> int:
     batch.delivered_at = datetime.now(UTC)
     session.add(batch)
     session.flush()
-    return len(moved)
+    return moved
+
+
+def totals_by_state(session: Session, batch_id: int) -> dict[str, dict[str, int]]:
+    """The batch's claims by state: {state: {count, total_estimate (fen)}}."""
+    rows = session.execute(
+        sa.select(_claims.c.state, sa.func.count(), sa.func.sum(_claims.c.estimate))
+        .where(_claims.c.batch_id == batch_id).group_by(_claims.c.state)
+        .order_by(_claims.c.state)
+    )
+    return {state: {"count": int(count), "total_estimate": int(total or 0)}
+            for state, count, total in rows}
+
+
+# --- the weekly run: seal, manifest, transmission, each step its own transaction --------
+
+
+def run_weekly_batch(runtime: Runtime, actor: Actor) -> dict[str, Any]:
+    """Seal the ready claims, write the manifests that are missing, transmit what is due.
+
+    Each step commits on its own, so a failed transmission never undoes the seal, and a run
+    after a crash finishes what the crashed one left (safe to run twice)."""
+    with session_scope(runtime.engine) as session:
+        result = seal_weekly_batch(session, runtime, actor)
+        batch = result.batch
+        summary: dict[str, Any] = {
+            "batch_no": batch.batch_no if batch else None, "sealed": result.sealed,
+            "claim_count": batch.claim_count if batch else 0,
+            "total_claimed": format_fen(batch.total_claimed if batch else 0),
+        }
+    written = write_missing_manifests(runtime)
+    summary["manifests_written"] = written
+    summary["transmission"] = transmit_due_batches(runtime)
+    log.info("weekly batch batch=%s sealed=%s manifests=%s transmission=%s",
+             summary["batch_no"], result.sealed, written, summary["transmission"])
+    return summary
+
+
+def write_missing_manifests(runtime: Runtime) -> list[str]:
+    """Write the manifest of every undelivered batch that lacks a current one."""
+    with session_scope(runtime.engine, write=False) as session:
+        ids = session.exec(
+            select(Batch.id).where(Batch.delivered_at.is_(None),  # type: ignore[union-attr]
+                                   Batch.manifest_written_at.is_(None),  # type: ignore[union-attr]
+                                   Batch.claim_count > 0).order_by(Batch.id)
+        ).all()
+    written: list[str] = []
+    for batch_id in ids:
+        with session_scope(runtime.engine) as session:
+            lock_batches(session)
+            batch = session.get(Batch, batch_id)
+            if batch is None or batch.delivered_at is not None or batch.manifest_written_at:
+                continue
+            write_manifest(session, runtime, batch)
+            written.append(batch.batch_no)
+    return written
+
+
+def backoff_seconds(settings: Settings, attempts: int) -> int:
+    """1, 2, 4 ... times the base delay after each failed attempt, capped."""
+    base, cap = settings.transmission_backoff_seconds, settings.transmission_backoff_cap_seconds
+    return int(min(base * 2 ** max(attempts - 1, 0), cap))
+
+
+def _due(batch: Batch, now: datetime) -> bool:
+    return (batch.delivered_at is None and batch.claim_count > 0
+            and batch.transmission_state != "sent"
+            and (batch.transmission_next_try_at is None or batch.transmission_next_try_at <= now))
+
+
+def transmit_batch(runtime: Runtime, batch_id: int, *, now: datetime | None = None) -> str | None:
+    """Send one due batch in its own transaction: "sent", "failed", or None when not due.
+
+    The batch lock is held across the send, so two runs never send a batch twice, and a
+    batch marked sent (or delivered) is never sent again."""
+    now = now or datetime.now(UTC)
+    with session_scope(runtime.engine) as session:
+        lock_batches(session)
+        batch = session.get(Batch, batch_id)
+        if batch is None or not _due(batch, now):
+            return None
+        files = current_manifest(session, runtime, batch)
+        transport = transmission_for(runtime)
+        batch.transmission = transport.name
+        batch.transmission_attempts += 1
+        session.add(batch)
+        try:
+            where = transport.send(batch, files)
+        except TransmissionError as error:
+            delay = backoff_seconds(runtime.settings, batch.transmission_attempts)
+            batch.transmission_state = "failed"
+            batch.transmission_error = str(error)[:500]
+            batch.transmission_next_try_at = datetime.now(UTC) + timedelta(seconds=delay)
+            log.warning("transmission failed batch=%s via=%s attempt=%s retry_in=%ss error=%s",
+                        batch.batch_no, transport.name, batch.transmission_attempts, delay,
+                        batch.transmission_error)
+            return "failed"
+        batch.transmission_state, batch.transmitted_at = "sent", datetime.now(UTC)
+        batch.transmission_error = batch.transmission_next_try_at = None
+        if transport.delivers:
+            deliver_batch(session, batch, system_actor(TRANSMISSION_ACTOR))
+        log.info("transmission sent batch=%s via=%s to=%s", batch.batch_no, transport.name,
+                 where)
+        return "sent"
+
+
+def transmit_due_batches(runtime: Runtime) -> dict[str, list[str]]:
+    """Send every undelivered batch whose transmission is pending or due again, each in its
+    own transaction: {"sent": [batch_no, ...], "failed": [...]}."""
+    now = datetime.now(UTC)
+    with session_scope(runtime.engine, write=False) as session:
+        candidates = session.exec(
+            select(Batch).where(Batch.delivered_at.is_(None),  # type: ignore[union-attr]
+                                Batch.transmission_state != "sent").order_by(Batch.id)
+        ).all()
+        due = [(b.id, b.batch_no) for b in candidates if _due(b, now)]
+    summary: dict[str, list[str]] = {"sent": [], "failed": []}
+    for batch_id, batch_no in due:
+        assert batch_id is not None
+        outcome = transmit_batch(runtime, batch_id, now=now)
+        if outcome is not None:
+            summary[outcome].append(batch_no)
+    return summary

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, select
 
@@ -226,14 +227,15 @@ def _return(firing: Firing) -> None:
 
 
 def leave_batch(session: Session, claim: Claim) -> None:
-    """A returned claim leaves its batch (it travels in a later one); the totals follow."""
+    """A returned claim leaves its batch (it travels in a later one); the totals follow.
+    The decrease is done in SQL, so two returns at once cannot lose one."""
     if claim.batch_id is None:
         return
-    batch = session.get(Batch, claim.batch_id)
-    if batch is not None:
-        batch.claim_count -= 1
-        batch.total_claimed -= claim.estimate
-        session.add(batch)
+    session.execute(
+        sa.update(Batch).where(Batch.id == claim.batch_id).values(
+            claim_count=Batch.claim_count - 1,
+            total_claimed=Batch.total_claimed - claim.estimate)
+        .execution_options(synchronize_session=False))
     claim.batch_id = None
 
 

@@ -12,17 +12,20 @@ def init_api(app: Flask) -> Api:
         auth,
         batches,
         claims,
+        decisions,
         enrolments,
         jobs,
         members,
         products,
         remittances,
+        status,
         units,
     )
     from claims.api.security import authenticate
 
     api = Api(app)
-    modules = (auth, units, members, products, enrolments, claims, batches, remittances, jobs)
+    modules = (auth, units, members, products, enrolments, claims, batches, decisions,
+               remittances, jobs, status)
     names = {module.blp.name for module in modules}
     for module in modules:
         api.register_blueprint(module.blp)

@@ -1,0 +1,207 @@
+"""Decisions and remittances at the edge: the JSON schemas, and the city office's decisions sheet.
+
+The sheet is the manifest (报送清单) sent back with DECISION_COLUMNS filled in. Columns are
+found by their header text, on whichever sheet has them (the manifest has a cover sheet);
+errors name the spreadsheet row and the column header as the clerk sees them:
+`rows.7.核准金额`. A row with no outcome, amount or reason is skipped: that claim stays
+undecided (the city office may decide a batch over several sheets); so is a totals row
+(合计, 总计 or 小计 in a cell, no outcome, no claim number).
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+from io import BytesIO
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import marshmallow as ma
+import openpyxl
+from openpyxl.utils.exceptions import InvalidFileException
+
+from claims.money import MoneyError, parse_yuan
+from claims.schemas.common import InputSchema
+from claims.schemas.fields import Money, Text, coded
+from workflows.batch import DECISION_COLUMNS, MANIFEST_COLUMNS
+from workflows.errors import FieldError, RuleFailed
+from workflows.payout import MAX_DECISIONS, OUTCOME_EVENTS, Decision
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise coded("blank", "Must not be blank.")
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+class DecisionInSchema(InputSchema):
+    claim_no = Text(required=True, max_length=40, validate=_not_blank)
+    outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(list(OUTCOME_EVENTS)))
+    approved_amount = Money(allow_none=True)
+    reason = Text(allow_none=True)
+
+
+class DecisionsInSchema(InputSchema):
+    decisions = ma.fields.List(ma.fields.Nested(DecisionInSchema), required=True,
+                               validate=ma.validate.Length(min=1, max=MAX_DECISIONS))
+
+
+class DecisionsAppliedSchema(ma.Schema):
+    applied = ma.fields.Integer()
+    above_estimate = ma.fields.List(ma.fields.String())  # approved above the estimate: review
+
+
+class RemittanceItemInSchema(InputSchema):
+    claim_no = Text(required=True, max_length=40, validate=_not_blank)
+    amount = Money(required=True)
+
+
+class RemittanceInSchema(InputSchema):
+    reference = Text(required=True, validate=_not_blank)
+    received_on = ma.fields.Date(required=True)
+    total_amount = Money(required=True)
+    items = ma.fields.List(ma.fields.Nested(RemittanceItemInSchema), required=True,
+                           validate=ma.validate.Length(min=1, max=MAX_DECISIONS))
+
+
+class RemittanceItemSchema(ma.Schema):
+    claim_no = ma.fields.String()
+    amount = Money()
+
+
+class RemittanceSchema(ma.Schema):
+    id = ma.fields.Integer()
+    reference = ma.fields.String()
+    received_on = ma.fields.Date()
+    total_amount = Money()
+    items = ma.fields.List(ma.fields.Nested(RemittanceItemSchema))
+    recorded_by = ma.fields.String()
+    recorded_at = ma.fields.DateTime()
+
+
+def decisions_from_json(items: list[dict[str, Any]]) -> list[Decision]:
+    """The body's decisions, named decisions.0, decisions.1, ... in errors (as the schema does)."""
+    return [Decision(claim_no=item["claim_no"], outcome=item["outcome"],
+                     approved_amount=item.get("approved_amount"), reason=item.get("reason"),
+                     where=f"decisions.{index}")
+            for index, item in enumerate(items)]
+
+
+# --- the decisions sheet -----------------------------------------------------------------------
+
+SHEET_HEADERS: dict[str, str] = {
+    "claim_no": dict(MANIFEST_COLUMNS)["claim_no"],  # 理赔编号
+    **dict(DECISION_COLUMNS),  # 审核结果, 核准金额, 原因
+}
+OUTCOME_WORDS: dict[str, str] = {"核准": "approved", "不予赔付": "rejected", "退回": "returned",
+                                 **{word: word for word in OUTCOME_EVENTS}}
+TOTALS_LABELS = ("合计", "总计", "小计")
+HEADER_SEARCH_ROWS = 20  # the header row may sit below a title
+MAX_SHEET_ROWS = 20_000
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a 1 MiB upload may not unpack into gigabytes
+_UNREADABLE = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError,
+               OSError, ParseError, EOFError)
+
+
+def _refuse_file(code: str, message: str) -> RuleFailed:
+    return RuleFailed(message, [FieldError("file", code, message)])
+
+
+def read_decisions_sheet(data: bytes) -> list[Decision]:
+    """The decisions in an .xlsx: one per row with an outcome, amount or reason filled in."""
+    try:
+        with zipfile.ZipFile(BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise _refuse_file("file_too_large", "The workbook unpacks to more than 64 MiB.")
+        with warnings.catch_warnings():
+            # openpyxl warns about styles and extensions other writers leave; the data reads.
+            warnings.simplefilter("ignore", UserWarning)
+            book = openpyxl.load_workbook(BytesIO(data), read_only=True, data_only=True)
+            try:
+                return _read_book(book)
+            finally:
+                book.close()
+    except _UNREADABLE:
+        raise _refuse_file("unreadable_file", "The file is not a readable .xlsx workbook.") \
+            from None
+
+
+def _read_book(book: Any) -> list[Decision]:
+    missing: list[str] = list(SHEET_HEADERS.values())
+    for sheet in book.worksheets:
+        sheet.reset_dimensions()  # some writers record wrong dimensions; read what is there
+        rows = enumerate(sheet.iter_rows(values_only=True), start=1)
+        for number, row in rows:
+            if number > HEADER_SEARCH_ROWS:
+                break
+            headers = [_text(value) for value in row]
+            if SHEET_HEADERS["claim_no"] not in headers:
+                continue
+            columns = {key: headers.index(title) for key, title in SHEET_HEADERS.items()
+                       if title in headers}
+            if len(columns) == len(SHEET_HEADERS):
+                return _read_rows(rows, columns)
+            missing = [title for key, title in SHEET_HEADERS.items() if key not in columns]
+            break
+    raise _refuse_file("missing_columns",
+                       f"No sheet has the columns {', '.join(SHEET_HEADERS.values())}; "
+                       f"missing: {', '.join(missing)}.")
+
+
+def _read_rows(rows: Any, columns: dict[str, int]) -> list[Decision]:
+    decisions: list[Decision] = []
+    for number, row in rows:
+        if number > MAX_SHEET_ROWS:
+            raise _refuse_file("too_many_rows", f"At most {MAX_SHEET_ROWS} rows are read.")
+        cells = {key: _cell(row, index) for key, index in columns.items()}
+        if all(cells[key] is None for key in ("outcome", "approved_amount", "reason")):
+            continue  # undecided, blank, or the totals row
+        if _is_totals_row(row, cells):
+            continue  # the city office may total the approved amounts too
+        decisions.append(_decision_from_row(number, cells))
+    return decisions
+
+
+def _is_totals_row(row: tuple[Any, ...], cells: dict[str, Any]) -> bool:
+    """合计 (or 总计, 小计) in any cell, no outcome, and no claim number but that label."""
+    claim_no = _text(cells["claim_no"])
+    if cells["outcome"] is not None or (claim_no and not claim_no.startswith(TOTALS_LABELS)):
+        return False
+    return any((_text(value) or "").startswith(TOTALS_LABELS) for value in row)
+
+
+def _decision_from_row(number: int, cells: dict[str, Any]) -> Decision:
+    where = f"rows.{number}"
+    problems: list[FieldError] = []
+    amount: int | None = None
+    if cells["approved_amount"] is not None:
+        try:
+            # A number cell comes as a float: parse_yuan reads its repr, never float math.
+            amount = parse_yuan(cells["approved_amount"])
+        except MoneyError as error:
+            problems.append(FieldError(f"{where}.{SHEET_HEADERS['approved_amount']}", error.code,
+                                       f"{error.message} ({cells['approved_amount']!r})"))
+    outcome = _text(cells["outcome"])
+    if outcome is not None:
+        outcome = OUTCOME_WORDS.get(outcome.lower(), outcome)
+    return Decision(claim_no=_text(cells["claim_no"]), outcome=outcome, approved_amount=amount,
+                    reason=_text(cells["reason"]), where=where, labels=SHEET_HEADERS,
+                    problems=tuple(problems))
+
+
+def _cell(row: tuple[Any, ...], index: int) -> Any:
+    value = row[index] if index < len(row) else None
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value).strip() or None

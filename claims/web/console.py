@@ -1,0 +1,300 @@
+"""The staff console at /console/: sign in, today's work, claims, the claim page, logging a claim.
+
+Server-rendered pages over the same workflow functions as the API (log_claim, fire), with the
+API's scoping (visible_claims) and its schemas, so a rule holds the same through either door.
+The session cookie is HttpOnly and SameSite=Lax; every POST carries a Flask-WTF CSRF token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import flask
+import marshmallow as ma
+import sqlalchemy as sa
+from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlmodel import select
+
+from claims.api.claims import claim_view, load_claim, visible_claims
+from claims.auth import Actor, check_password
+from claims.models import Claim, ClaimEvent, Unit, User
+from claims.money import format_fen
+from claims.runtime import get_runtime, get_session
+from claims.web.forms import (
+    CAUSES,
+    FIELD_LABELS,
+    Errors,
+    domain_errors,
+    read_claim,
+    read_event,
+    schema_errors,
+)
+from workflows.errors import DomainError
+from workflows.intake import log_claim
+from workflows.lifecycle import BY_CLAIM, EVENTS_BY_NAME, LOG_EVENT, STATES, allowed_events
+from workflows.transitions import fire
+
+console = Blueprint("console", __name__, url_prefix="/console")
+csrf = CSRFProtect()
+PAGE_SIZE = 20
+OPEN_OUTSIDE = frozenset({"console.login", "console.static"})
+# What "needs doing today" means on the home page: a title and the states it counts.
+TODAY_WORK: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("logged", "已登记，待审核", ("logged",)),
+    ("pending_materials", "待补材料", ("pending_materials",)),
+    ("ready", "待报送（本周批次）", ("ready",)),
+    ("money", "理赔金已到账，待领取", ("funds_received", "notified", "onsite_scheduled")),
+)
+
+
+def init_console(app: Flask) -> None:
+    """Register the console; CSRF is checked on its forms only (API calls need no token)."""
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # The API and the workers' status form use no cookie session: only the console checks.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf.init_app(app)
+    app.register_blueprint(console)
+
+
+@console.before_request
+def _signed_in() -> flask.Response | None:
+    """Every console page but the sign-in needs a signed-in user; every POST a CSRF token."""
+    if request.method == "POST":
+        csrf.protect()
+    user = get_session().get(User, session["user_id"]) if "user_id" in session else None
+    if user is not None and user.active:
+        g.actor = Actor(username=user.username, role=user.role, unit_id=user.unit_id,
+                        user_id=user.id)
+        return None
+    session.pop("user_id", None)
+    if request.endpoint in OPEN_OUTSIDE:
+        return None
+    return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+
+
+@console.after_request
+def _secure_headers(response: flask.Response) -> flask.Response:
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
+    response.headers["Cache-Control"] = "no-store"  # claim pages hold personal data
+    return response
+
+
+@console.errorhandler(CSRFError)
+def _no_csrf(error: CSRFError) -> tuple[str, int]:
+    return render_template("console/error.html", title="请求已失效",
+                           message="页面已过期或来源不明，请返回刷新后重试。"), 400
+
+
+@console.errorhandler(404)
+def _not_found(_error: Exception) -> tuple[str, int]:
+    return render_template("console/error.html", title="未找到",
+                           message="没有这件理赔，或您无权查看。"), 404
+
+
+@console.app_template_filter("yuan")
+def _yuan(fen: int | None) -> str:
+    return format_fen(fen) or ""
+
+
+@console.context_processor
+def _shared() -> dict[str, Any]:
+    products = {code: p.name for code, p in get_runtime().catalogue.products.items()}
+    return {"actor": g.get("actor"), "states": STATES, "labels": FIELD_LABELS,
+            "product_names": products}
+
+
+# --- sign in and out ------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a console path: never a redirect to another site."""
+    if target and target.startswith("/console/") and not target.startswith("//"):
+        return target
+    return url_for("console.home")
+
+
+@console.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """The sign-in form; the same users and passwords as the API."""
+    if request.method == "GET":
+        return render_template("console/login.html", next=request.args.get("next", ""))
+    username = request.form.get("username", "").strip()[:100]
+    user = get_session().exec(select(User).where(User.username == username)).first()
+    if not check_password(user, request.form.get("password", "")):
+        return render_template("console/login.html", next=request.form.get("next", ""),
+                               username=username, error="用户名或密码不正确"), 401
+    assert user is not None
+    session.clear()  # a fresh session for the new identity
+    session["user_id"] = user.id
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@console.post("/logout")
+def logout() -> Any:
+    """Sign out."""
+    session.clear()
+    return redirect(url_for("console.login"))
+
+
+# --- today's work and the list --------------------------------------------------------------
+
+
+def _scoped(query: sa.Select[Any]) -> sa.Select[Any]:
+    actor: Actor = g.actor
+    return query.where(Claim.unit_id == actor.unit_id) if actor.is_unit_staff else query
+
+
+@console.get("/")
+def home() -> str:
+    """What needs doing today: counts by state, each a link to the list."""
+    counted = _scoped(sa.select(Claim.state, sa.func.count()).group_by(Claim.state))
+    by_state = dict(get_session().execute(counted).all())
+    work = [{"key": key, "title": title, "count": sum(by_state.get(s, 0) for s in states),
+             "links": [(s, STATES[s], by_state.get(s, 0)) for s in states]}
+            for key, title, states in TODAY_WORK]
+    return render_template("console/home.html", work=work)
+
+
+@console.get("/claims")
+def claims() -> str:
+    """Claims, newest first, by state, unit code and claim number, a page at a time."""
+    state = request.args.get("state", "")
+    unit_code = request.args.get("unit_code", "").strip()[:40]
+    number = request.args.get("q", "").strip()[:40]
+    query = visible_claims()
+    if state in STATES:
+        query = query.where(Claim.state == state)
+    if unit_code:
+        query = query.where(Unit.code == unit_code)
+    if number:
+        query = query.where(Claim.claim_no.contains(number, autoescape=True))  # type: ignore
+    db = get_session()
+    total = int(db.scalar(sa.select(sa.func.count()).select_from(
+        query.order_by(None).subquery())) or 0)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
+    rows = db.execute(query.order_by(Claim.id.desc())  # type: ignore[union-attr]
+                      .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    filters = {k: v for k, v in {"state": state, "unit_code": unit_code, "q": number}.items()
+               if v}
+    return render_template("console/claims.html", rows=[claim_view(*r) for r in rows],
+                           filters=filters, total=total, page=page, pages=pages,
+                           page_link=lambda n: "?" + urlencode({**filters, "page": n}))
+
+
+# --- one claim ------------------------------------------------------------------------------
+
+
+def _event_forms(claim: Claim) -> list[dict[str, Any]]:
+    """One form per event the user may fire now through the claim's door, in table order."""
+    actor: Actor = g.actor
+    product = get_runtime().catalogue.get(claim.product_code)
+    names = get_runtime().catalogue.document_names
+    forms = []
+    for name in allowed_events(claim.state):
+        spec = EVENTS_BY_NAME[name]
+        if spec.door != BY_CLAIM or actor.role not in spec.roles:
+            continue
+        forms.append({"name": name, "label": spec.label, "required": spec.required,
+                      "fields": spec.required + spec.optional,
+                      "documents": [(c, names.get(c, c)) for c in
+                                    (product.document_codes if product else ())]})
+    return forms
+
+
+def _timeline(claim_id: int) -> list[dict[str, Any]]:
+    events = get_session().exec(select(ClaimEvent).where(ClaimEvent.claim_id == claim_id)
+                                .order_by(ClaimEvent.id))  # type: ignore[arg-type]
+    tz = get_runtime().settings.tz  # stamps are UTC; a clerk reads the county's clock
+    return [{"label": "登记" if e.event == LOG_EVENT else EVENTS_BY_NAME[e.event].label,
+             "event": e, "at": e.at.astimezone(tz), "to": STATES.get(e.to_state, e.to_state),
+             "from": STATES.get(e.from_state or "", ""), "reason": e.payload.get("reason")}
+            for e in events]
+
+
+def _claim_page(claim_no: str, status: int = 200, *, failed: str | None = None,
+                errors: Errors | None = None, typed: dict[str, Any] | None = None) -> Any:
+    row = load_claim(claim_no)
+    claim = row[0]
+    assert claim.id is not None
+    page = render_template("console/claim.html", claim=claim_view(*row),
+                           events=_event_forms(claim), timeline=_timeline(claim.id),
+                           failed=failed, errors=errors or {}, typed=typed or {},
+                           product=get_runtime().catalogue.get(claim.product_code),
+                           causes=CAUSES)
+    return page, status
+
+
+@console.get("/claims/<claim_no>")
+def claim_page(claim_no: str) -> Any:
+    """The claim: its fields (ID masked), documents, audit timeline and the events allowed now."""
+    return _claim_page(claim_no)
+
+
+@console.post("/claims/<claim_no>/events/<event>")
+def fire_event(claim_no: str, event: str) -> Any:
+    """Fire one event from its form; the hidden version is the If-Match (a lost update is 412)."""
+    db, runtime = get_session(), get_runtime()
+    claim = load_claim(claim_no, for_update=True)[0]
+    spec = EVENTS_BY_NAME.get(event)
+    takes = spec.required + spec.optional if spec else ()
+    typed = {k: v for k, v in request.form.items() if k not in ("csrf_token", "id_number")}
+    try:
+        fields = read_event(request.form, event, takes)
+        version = request.form.get("version", "")
+        fire(db, runtime, claim, event, g.actor, fields,
+             expected_version=int(version) if version.isdigit() else None)
+    except ma.ValidationError as error:
+        db.rollback()
+        return _claim_page(claim_no, 422, failed=event, errors=schema_errors(error), typed=typed)
+    except DomainError as error:
+        db.rollback()
+        return _claim_page(claim_no, error.status, failed=event, errors=domain_errors(error),
+                           typed=typed)
+    db.commit()
+    flask.flash(f"已办理：{spec.label if spec else event}")
+    return redirect(url_for("console.claim_page", claim_no=claim_no), 303)
+
+
+# --- logging a claim ------------------------------------------------------------------------
+
+
+@console.route("/claims/new", methods=["GET", "POST"])
+def new_claim() -> Any:
+    """The claim form: the product chosen first, so its documents are the boxes shown."""
+    catalogue = get_runtime().catalogue
+    code = request.values.get("product_code", "")
+    product = catalogue.get(code) or next(iter(catalogue.products.values()))
+    errors: Errors = {}
+    typed = {k: v for k, v in request.form.items() if k not in ("csrf_token", "id_number")}
+    if request.method == "POST":
+        db, runtime = get_session(), get_runtime()
+        try:
+            claim, _warnings = log_claim(db, catalogue, g.actor, read_claim(request.form),
+                                         runtime.today())
+        except ma.ValidationError as error:
+            errors = schema_errors(error)
+        except DomainError as error:
+            db.rollback()
+            errors = domain_errors(error)
+        else:
+            claim_no = claim.claim_no
+            db.commit()
+            for warning in _warnings:
+                flask.flash(warning)
+            flask.flash(f"已登记理赔 {claim_no}")
+            return redirect(url_for("console.claim_page", claim_no=claim_no), 303)
+    checked = request.form.getlist("documents") if request.method == "POST" else []
+    page = render_template(
+        "console/claim_form.html", product=product, products=catalogue.products.values(),
+        causes={c: CAUSES.get(c, c) for c in product.causes}, errors=errors, typed=typed,
+        checked=checked, has_grade=any(b.when == "disability" for b in product.benefits),
+        documents=[(c, catalogue.document_names.get(c, c)) for c in product.document_codes])
+    return page, 422 if errors else 200

@@ -1,0 +1,207 @@
+"""The staff console (/console/): sign-in, CSRF, scoping, the claim page and its event forms."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from conftest import PASSWORD, County
+from flask.testing import FlaskClient
+
+_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/console/login") -> str:
+    """The CSRF token of the session, as a console form carries it."""
+    match = _TOKEN.search(client.get(path).get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, county: County, username: str = "clerk") -> None:
+    """Sign in through the form, as a user the county fixture made."""
+    if username == "clerk":
+        county.clerk  # noqa: B018 - creates the user
+    answer = client.post("/console/login", data={
+        "username": username, "password": PASSWORD, "csrf_token": csrf_token(client)})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+
+
+def post_form(client: FlaskClient, path: str, data: dict[str, Any]) -> Any:
+    """POST a console form with the session's CSRF token."""
+    return client.post(path, data={**data, "csrf_token": csrf_token(client, "/console/")})
+
+
+def test_the_console_asks_for_sign_in_and_sets_secure_headers(client: FlaskClient) -> None:
+    answer = client.get("/console/claims")
+    assert answer.status_code == 302
+    assert answer.headers["Location"].startswith("/console/login?next=/console/claims")
+    page = client.get("/console/login")
+    assert page.status_code == 200 and "工作人员登录" in page.get_data(as_text=True)
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_sign_in_sets_an_httponly_lax_cookie_and_sign_out_ends_it(client: FlaskClient,
+                                                                  county: County) -> None:
+    county.clerk  # noqa: B018
+    answer = client.post("/console/login", data={
+        "username": "clerk", "password": PASSWORD, "csrf_token": csrf_token(client)})
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert client.get("/console/").status_code == 200
+    assert post_form(client, "/console/logout", {}).status_code == 302
+    assert client.get("/console/").status_code == 302
+
+
+def test_a_wrong_password_is_refused(client: FlaskClient, county: County) -> None:
+    county.clerk  # noqa: B018
+    answer = client.post("/console/login", data={
+        "username": "clerk", "password": "wrong", "csrf_token": csrf_token(client)})
+    assert answer.status_code == 401 and "用户名或密码不正确" in answer.get_data(as_text=True)
+    assert client.get("/console/").status_code == 302
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
+        client: FlaskClient, county: County) -> None:
+    claim = county.claim()
+    sign_in(client, county)
+    answer = client.post(f"/console/claims/{claim['claim_no']}/events/verify",
+                         data={"version": claim["version"]})
+    assert answer.status_code == 400
+    after = county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json
+    assert after["state"] == "logged" and after["version"] == claim["version"]
+    assert client.post("/console/login", data={"username": "clerk",
+                                               "password": PASSWORD}).status_code == 400
+
+
+def test_the_api_needs_no_csrf_token(client: FlaskClient, county: County) -> None:
+    claim = county.claim()
+    sign_in(client, county)  # a console session in the same client changes nothing for the API
+    assert county.fire(claim["claim_no"], "verify").status_code == 200
+
+
+def test_home_counts_what_needs_doing(client: FlaskClient, county: County) -> None:
+    county.claim()
+    ready = county.claim()
+    county.fire(ready["claim_no"], "verify")
+    sign_in(client, county)
+    html = client.get("/console/").get_data(as_text=True)
+    assert "已登记，待审核" in html and "待报送（本周批次）" in html
+    assert 'href="/console/claims?state=ready"' in html
+    listing = client.get("/console/claims?state=ready").get_data(as_text=True)
+    assert ready["claim_no"] in listing and "共 1 件" in listing
+
+
+def test_the_list_filters_by_claim_number_and_unit(client: FlaskClient, county: County) -> None:
+    first, second = county.claim(), county.claim()
+    sign_in(client, county)
+    html = client.get(f"/console/claims?q={first['claim_no'][-3:]}").get_data(as_text=True)
+    assert first["claim_no"] in html and second["claim_no"] not in html
+    html = client.get(f"/console/claims?unit_code={second['unit_code']}").get_data(as_text=True)
+    assert second["claim_no"] in html and first["claim_no"] not in html
+
+
+def test_unit_staff_see_only_their_own_unit(client: FlaskClient, county: County) -> None:
+    mine, theirs = county.claim(), county.claim()
+    county.unit_staff(mine["unit_code"])
+    sign_in(client, county, f"staff-{mine['unit_code']}")
+    listing = client.get("/console/claims").get_data(as_text=True)
+    assert mine["claim_no"] in listing and theirs["claim_no"] not in listing
+    assert client.get(f"/console/claims/{theirs['claim_no']}").status_code == 404
+    answer = post_form(client, f"/console/claims/{theirs['claim_no']}/events/withdraw",
+                       {"reason": "不要了", "version": theirs["version"]})
+    assert answer.status_code == 404
+    page = client.get(f"/console/claims/{mine['claim_no']}").get_data(as_text=True)
+    assert 'id="event-withdraw"' in page and 'id="event-verify"' not in page
+
+
+def test_the_claim_page_shows_only_the_masked_id(client: FlaskClient, county: County) -> None:
+    member = county.member()
+    county.enrol(member)
+    claim = county.claim(member)
+    sign_in(client, county)
+    html = client.get(f"/console/claims/{claim['claim_no']}").get_data(as_text=True)
+    assert member["id_number"] not in html
+    assert claim["id_number_masked"] in html
+    assert "材料清单" in html and "办理经过" in html and "登记" in html
+
+
+def test_an_event_fired_from_the_page_moves_the_claim_and_audits_it(
+        client: FlaskClient, county: County) -> None:
+    claim = county.claim()
+    sign_in(client, county)
+    answer = post_form(client, f"/console/claims/{claim['claim_no']}/events/verify",
+                       {"version": claim["version"]})
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == f"/console/claims/{claim['claim_no']}"
+    events = county.clerk.get(f"/api/v1/claims/{claim['claim_no']}/events").json
+    assert [e["event"] for e in events] == ["log", "verify"]
+    assert events[-1]["actor"] == "clerk" and events[-1]["to_state"] == "ready"
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "待报送" in page and "已办理：审核通过" in page
+
+
+def test_a_stale_version_is_refused(client: FlaskClient, county: County) -> None:
+    claim = county.claim()
+    county.fire(claim["claim_no"], "attach_documents", documents=["invoice"])
+    sign_in(client, county)
+    answer = post_form(client, f"/console/claims/{claim['claim_no']}/events/verify",
+                       {"version": claim["version"]})
+    assert answer.status_code == 412
+    assert "该理赔已被他人修改" in answer.get_data(as_text=True)
+
+
+def test_a_missing_event_field_is_shown_beside_it(client: FlaskClient, county: County) -> None:
+    claim = county.claim()
+    sign_in(client, county)
+    answer = post_form(client, f"/console/claims/{claim['claim_no']}/events/withdraw",
+                       {"reason": "", "version": claim["version"]})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert '<p class="field-error" id="reason-error" role="alert">请填写此项</p>' in html
+    assert county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json["state"] == "logged"
+
+
+def test_logging_a_claim_through_the_form(client: FlaskClient, county: County) -> None:
+    member = county.member()
+    county.enrol(member)
+    body = county.claim_body(member)
+    sign_in(client, county)
+    form = client.get("/console/claims/new?product_code=inpatient").get_data(as_text=True)
+    assert 'value="discharge_summary"' in form
+    answer = post_form(client, "/console/claims/new", {**body, "documents": body["documents"]})
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    claim_no = answer.headers["Location"].rsplit("/", 1)[-1]
+    logged = county.clerk.get(f"/api/v1/claims/{claim_no}").json
+    assert logged["state"] == "logged" and logged["missing_documents"] == []
+
+
+def test_the_claim_form_shows_the_api_rules_beside_the_fields(client: FlaskClient,
+                                                              county: County) -> None:
+    member = county.member()
+    county.enrol(member)
+    body = county.claim_body(member, self_paid="5000.00", total_expense="8000.00")
+    sign_in(client, county)
+    answer = post_form(client, "/console/claims/new", {**body, "incident_date": "2999-01-01"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert 'id="incident_date-error" role="alert">日期不能晚于今天' in html
+    assert 'id="self_paid-error" role="alert">医保支付与个人自付之和不能超过总费用' in html
+    assert member["id_number"] not in html
+    answer = post_form(client, "/console/claims/new", {**body, "total_expense": "1.234"})
+    assert answer.status_code == 422 and 'id="total_expense-error"' in answer.get_data(
+        as_text=True)
+
+
+def test_an_event_the_role_may_not_fire_is_refused_with_a_message(client: FlaskClient,
+                                                                   county: County) -> None:
+    claim = county.claim()
+    county.unit_staff(claim["unit_code"])
+    sign_in(client, county, f"staff-{claim['unit_code']}")
+    answer = post_form(client, f"/console/claims/{claim['claim_no']}/events/verify",
+                       {"version": claim["version"]})
+    assert answer.status_code == 403 and "未能办理" in answer.get_data(as_text=True)
+    assert county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json["state"] == "logged"

@@ -1,0 +1,211 @@
+"""The manifest (报送清单): XLSX and CSV rows, totals, cover sheet, safety, atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import tracemalloc
+from datetime import date, datetime
+
+import openpyxl
+import pytest
+from sqlmodel import select
+
+from claims.auth import system_actor
+from claims.db import session_scope
+from claims.idcard import mask
+from claims.models import Batch, Member
+from config.settings import PROJECT_ROOT
+from workflows import manifest
+from workflows.batch import seal_weekly_batch
+from workflows.manifest import (
+    COVER_SHEET,
+    MANIFEST_COLUMNS,
+    SHEET,
+    SIGNATURES,
+    TITLE,
+    manifest_files,
+    write_manifest,
+)
+
+if str(PROJECT_ROOT) not in sys.path:  # bench/ sits beside the code; it is not installed
+    sys.path.append(str(PROJECT_ROOT))
+from bench.batch import make_ready_claims  # noqa: E402
+
+HEADERS = [title for _key, title in MANIFEST_COLUMNS]
+
+
+def seal(app):
+    runtime = app.extensions["mutualaid"]
+    with session_scope(runtime.engine) as session:
+        result = seal_weekly_batch(session, runtime, system_actor("weekly_batch"))
+        assert result.batch is not None
+        return result.batch.batch_no
+
+
+def write(app, batch_no: str):
+    runtime = app.extensions["mutualaid"]
+    with session_scope(runtime.engine) as session:
+        batch = session.exec(select(Batch).where(Batch.batch_no == batch_no)).one()
+        return write_manifest(session, runtime, batch)
+
+
+def ready(county, member=None, product_code: str = "inpatient", **fields) -> dict:
+    claim = county.claim(member, product_code, **fields)
+    assert county.fire(claim["claim_no"], "verify").status_code == 200
+    return claim
+
+
+def download(api, path: str):
+    """GET a file and close the response (a file response holds the file open until then)."""
+    response = api.get(path)
+    response.get_data()
+    response.close()
+    return response
+
+
+def id_numbers(app) -> list[str]:
+    with session_scope(app.extensions["mutualaid"].engine, write=False) as session:
+        return list(session.exec(select(Member.id_number)).all())
+
+
+def test_manifest_has_a_row_per_claim_masked_ids_and_a_totals_row(app, county):
+    claims = [ready(county) for _ in range(3)]
+    files = write(app, seal(app))
+    book = openpyxl.load_workbook(files.xlsx)
+    assert book.sheetnames == [SHEET, COVER_SHEET]
+    rows = list(book[SHEET].iter_rows(values_only=True))
+    assert list(rows[0]) == HEADERS
+    body, totals = rows[1:-1], rows[-1]
+    assert [r[0] for r in body] == [c["claim_no"] for c in claims]
+    first = body[0]
+    assert first[1] == "单位1" and first[2] == "张伟" and first[4] == "住院医疗互助保障"
+    assert first[3] == claims[0]["id_number_masked"] and "*" * 8 in first[3]
+    assert first[5] == "疾病" and first[13] == "齐全（5项）"
+    assert isinstance(first[6], datetime) and first[6].date() == date.fromisoformat(
+        claims[0]["incident_date"])
+    assert first[9:13] == (8000, 4000, 3000, 1250)
+    assert book[SHEET].cell(row=2, column=10).number_format == "0.00"
+    assert book[SHEET].cell(row=2, column=7).number_format == "yyyy-mm-dd"
+    assert (totals[0], totals[1], totals[2]) == (None, "合计", "3件")
+    assert totals[9:13] == (24000, 12000, 9000, 3750)
+
+    text = files.csv.read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf")  # BOM: Excel opens the Chinese correctly
+    lines = list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))
+    assert lines[0] == HEADERS
+    assert [line[0] for line in lines[1:-1]] == [c["claim_no"] for c in claims]
+    assert lines[1][6] == claims[0]["incident_date"] and lines[1][9:13] == [
+        "8000.00", "4000.00", "3000.00", "1250.00"]
+    assert lines[-1][:3] == ["", "合计", "3件"] and lines[-1][12] == "3750.00"
+
+    # Only masked ID numbers, anywhere in the files.
+    raw = files.csv.read_text("utf-8-sig") + files.cover.read_text("utf-8") + "".join(
+        str(v) for sheet in book for row in sheet.iter_rows(values_only=True) for v in row)
+    for number in id_numbers(app):
+        assert number not in raw and mask(number) in raw
+
+
+def test_the_cover_sheet_is_printable_with_totals_and_signature_lines(app, county):
+    ready(county)
+    ready(county)
+    batch_no = seal(app)
+    files = write(app, batch_no)
+    cover = openpyxl.load_workbook(files.xlsx)[COVER_SHEET]
+    text = [str(v) for row in cover.iter_rows(values_only=True) for v in row if v is not None]
+    assert text[0] == TITLE
+    assert batch_no in text and "2件" in text
+    assert any("2500.00元" in t and "贰仟伍佰元整" in t for t in text)
+    assert "住院医疗互助保障" in text
+    for who in SIGNATURES:
+        assert f"{who}：" in text
+    assert cover.print_area is not None
+    assert cover.page_setup.paperSize == 9 and cover.sheet_properties.pageSetUpPr.fitToPage
+    page = files.cover.read_text("utf-8")
+    assert TITLE in page and batch_no in page and "size:A4" in page
+    assert all(who in page for who in SIGNATURES) and "2500.00" in page
+
+
+def test_formulas_in_names_are_neutralised(app, county):
+    unit = county.unit(name="=HYPERLINK(\"http://x\",\"点我\")")
+    member = county.member(unit["code"], name="+SUM(1,2)")
+    county.enrol(member)
+    ready(county, member)
+    files = write(app, seal(app))
+    lines = list(csv.reader(io.StringIO(files.csv.read_text("utf-8-sig"))))
+    assert lines[1][1] == "'=HYPERLINK(\"http://x\",\"点我\")"
+    assert lines[1][2] == "'+SUM(1,2)"
+    sheet = openpyxl.load_workbook(files.xlsx)[SHEET]
+    cell = sheet.cell(row=2, column=2)
+    assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")  # text, never a formula
+    assert cell.quotePrefix
+
+
+def test_download_writes_a_missing_manifest_and_answers_each_format(app, county):
+    ready(county)
+    batch_no = seal(app)  # sealed without a run: no manifest yet
+    base = f"/api/v1/batches/{batch_no}/manifest"
+    xlsx = download(county.clerk, base)
+    assert xlsx.status_code == 200
+    assert xlsx.mimetype.endswith("spreadsheetml.sheet")
+    assert "attachment" in xlsx.headers["Content-Disposition"]
+    assert openpyxl.load_workbook(io.BytesIO(xlsx.data)).sheetnames == [SHEET, COVER_SHEET]
+    answer = download(county.clerk, f"{base}?format=csv")
+    assert answer.mimetype == "text/csv" and answer.data.startswith(b"\xef\xbb\xbf")
+    cover = download(county.clerk, f"{base}?format=cover")
+    assert cover.mimetype == "text/html" and TITLE in cover.data.decode()
+    assert county.clerk.get(f"{base}?format=pdf").status_code == 422
+    assert county.clerk.get("/api/v1/batches/1999-W01/manifest").status_code == 404
+    assert county.clerk.get(f"/api/v1/batches/{batch_no}").json["manifest_written_at"]
+
+
+def test_a_batch_that_grew_gets_a_new_manifest(app, county):
+    ready(county)
+    batch_no = seal(app)
+    first = download(county.clerk, f"/api/v1/batches/{batch_no}/manifest?format=csv").data
+    ready(county)
+    assert seal(app) == batch_no
+    assert county.clerk.get(f"/api/v1/batches/{batch_no}").json["manifest_written_at"] is None
+    second = download(county.clerk, f"/api/v1/batches/{batch_no}/manifest?format=csv").data
+    assert len(first.decode("utf-8-sig").splitlines()) == 3  # header, one claim, totals
+    assert len(second.decode("utf-8-sig").splitlines()) == 4
+
+
+def test_a_failed_write_leaves_no_manifest_under_the_final_name(app, county, monkeypatch):
+    for _ in range(3):
+        ready(county)
+    batch_no = seal(app)
+    calls = []
+
+    def failing_on_the_second_row(text: str) -> str:
+        calls.append(text)
+        if len(calls) > 2:  # two names a row
+            raise OSError("disk full")
+        return text
+
+    monkeypatch.setattr(manifest, "csv_text", failing_on_the_second_row)
+    with pytest.raises(OSError):
+        write(app, batch_no)
+    files = manifest_files(app.extensions["mutualaid"], batch_no)
+    assert list(files.xlsx.parent.iterdir()) == []  # no final files, no half files
+    assert county.clerk.get(f"/api/v1/batches/{batch_no}").json["manifest_written_at"] is None
+    monkeypatch.undo()
+    assert write(app, batch_no).exist()
+
+
+def test_manifest_memory_stays_flat_as_the_batch_grows(app):
+    runtime = app.extensions["mutualaid"]
+    peaks = []
+    for n, prefix in ((500, "A-"), (4000, "B-")):
+        make_ready_claims(runtime.engine, runtime.catalogue, n, members=50, prefix=prefix,
+                          today=runtime.today())
+        with session_scope(runtime.engine) as session:
+            batch = seal_weekly_batch(session, runtime, system_actor("weekly_batch")).batch
+            assert batch is not None
+            tracemalloc.start()
+            write_manifest(session, runtime, batch)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+    small, large = peaks
+    assert large < small * 2 + 2_000_000, peaks  # 9x the claims, not 9x the memory

@@ -1,0 +1,371 @@
+"""APScheduler wiring: one active scheduler per database (a leader lock), the others stand
+by; the active one keeps the heartbeat /readyz reads and catches up a run it missed."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import sqlalchemy as sa
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from claims.db import make_engine, session_scope, write_intent
+from claims.models import SchedulerLease
+from claims.runtime import Runtime
+from workflows.jobs import (
+    Schedule,
+    describe_error,
+    last_scheduled_for,
+    run_job,
+    runner_name,
+)
+
+log = logging.getLogger("mutualaid.scheduler")
+
+LEASE_NAME = "scheduler"
+JOBSTORE_TABLE = "apscheduler_jobs"
+# pg_try_advisory_lock key of the scheduler leader (the batch lock is ..._0001).
+_LEADER_LOCK_KEY = 0x6D7574_0002
+_lease = SchedulerLease.__table__  # type: ignore[attr-defined]
+
+# The app of this process: job targets take only the job's name (APScheduler pickles them).
+_process_app: Flask | None = None
+_embedded: threading.Thread | None = None
+_job_locks: dict[str, threading.Lock] = {}
+# One active service per process: two in one process would share the holder name (host:pid).
+_active_in_process = threading.Lock()
+
+
+def _app() -> Flask:
+    global _process_app
+    if _process_app is None:
+        from claims.app import create_app
+
+        _process_app = create_app({"embed_scheduler": False})
+    return _process_app
+
+
+def run_scheduled_job(name: str) -> None:
+    """APScheduler's target: run the job for its latest fire time, unless that run is recorded."""
+    app = _app()
+    runtime: Runtime = app.extensions["mutualaid"]
+    schedule = app.extensions["mutualaid.schedules"][name]
+    with _job_locks.setdefault(name, threading.Lock()), app.app_context():
+        due = schedule.previous_fire_time(datetime.now(UTC))
+        if due is None:
+            return
+        with session_scope(runtime.engine, write=False) as session:
+            last = last_scheduled_for(session, name)
+        if last is not None and last >= due:
+            log.info("job skipped job=%s reason=already_ran scheduled_for=%s", name,
+                     due.isoformat())
+            return
+        run_job(runtime, name, trigger="schedule", scheduled_for=due)
+
+
+class _Scheduler(BackgroundScheduler):
+    """APScheduler whose job store transactions on SQLite start with BEGIN IMMEDIATE."""
+
+    def _main_loop(self) -> None:
+        # Its reads and writes share transactions: a deferred one that reads, then writes
+        # after another process wrote, fails at once instead of waiting its turn.
+        write_intent.set(True)
+        super()._main_loop()  # type: ignore[misc]
+
+
+class Leader(Protocol):
+    def acquire(self) -> bool: ...
+
+    def heartbeat(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+def _write_heartbeat(connection: sa.Connection, holder: str, *, acquired: bool) -> int:
+    """Stamp the lease row as this holder's; the row is made on first use."""
+    now = datetime.now(UTC)
+    values = {"holder": holder, "heartbeat_at": now} | ({"acquired_at": now} if acquired else {})
+    updated = connection.execute(sa.update(_lease).where(_lease.c.name == LEASE_NAME)
+                                 .values(**values)).rowcount
+    if updated == 0:
+        connection.execute(sa.insert(_lease).values({"name": LEASE_NAME, "acquired_at": now}
+                                                    | values))
+        updated = 1
+    return updated
+
+
+class PostgresLeader:
+    """A session-level advisory lock held on a dedicated connection: it frees when we die."""
+
+    def __init__(self, url: str, holder: str) -> None:
+        self.engine = make_engine(url, poolclass=sa.pool.NullPool)
+        self.holder = holder
+        self.connection: sa.Connection | None = None
+
+    def acquire(self) -> bool:
+        try:
+            if self.connection is None:
+                self.connection = self.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT")
+            got = self.connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"),
+                                          {"key": _LEADER_LOCK_KEY}).scalar()
+            if got:
+                _write_heartbeat(self.connection, self.holder, acquired=True)
+            return bool(got)
+        except sa.exc.DBAPIError as error:
+            log.warning("scheduler lock unavailable error=%s", type(error.orig).__name__)
+            self._drop()
+            return False
+
+    def heartbeat(self) -> bool:
+        if self.connection is None:
+            return False
+        try:
+            _write_heartbeat(self.connection, self.holder, acquired=False)
+            return True
+        except sa.exc.DBAPIError:
+            self._drop()  # the lock went with the connection
+            return False
+
+    def release(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.execute(sa.delete(_lease).where(
+                    _lease.c.name == LEASE_NAME, _lease.c.holder == self.holder))
+                self.connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"),
+                                        {"key": _LEADER_LOCK_KEY})
+            except sa.exc.DBAPIError:
+                pass  # closing the connection below frees the lock all the same
+        self._drop()
+
+    def close(self) -> None:
+        self._drop()
+        self.engine.dispose()
+
+    def _drop(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except sa.exc.DBAPIError:
+                pass
+            self.connection = None
+
+
+class SqliteLeader:
+    """The SchedulerLease row: taken when free or stale, in a BEGIN IMMEDIATE transaction."""
+
+    def __init__(self, engine: sa.Engine, holder: str, lease_seconds: float) -> None:
+        self.engine = engine
+        self.holder = holder
+        self.lease = timedelta(seconds=lease_seconds)
+
+    def acquire(self) -> bool:
+        with session_scope(self.engine) as session:
+            lease = session.get(SchedulerLease, LEASE_NAME)
+            stale = datetime.now(UTC) - self.lease
+            if lease is not None and lease.holder != self.holder and lease.heartbeat_at > stale:
+                return False
+            _write_heartbeat(session.connection(), self.holder, acquired=True)
+            return True
+
+    def heartbeat(self) -> bool:
+        with session_scope(self.engine) as session:
+            updated = session.execute(
+                sa.update(_lease).where(_lease.c.name == LEASE_NAME,
+                                        _lease.c.holder == self.holder)
+                .values(heartbeat_at=datetime.now(UTC))).rowcount
+            return updated == 1
+
+    def release(self) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(sa.delete(_lease).where(_lease.c.name == LEASE_NAME,
+                                                    _lease.c.holder == self.holder))
+
+
+def heartbeat_age(session: Session) -> timedelta | None:
+    """How long ago the active scheduler last beat, or None when none is on record."""
+    lease = session.get(SchedulerLease, LEASE_NAME)
+    return None if lease is None else datetime.now(UTC) - lease.heartbeat_at
+
+
+class SchedulerService:
+    """One scheduler process: stands by until it holds the lock, then runs the jobs."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.runtime: Runtime = app.extensions["mutualaid"]
+        self.schedules: dict[str, Schedule] = app.extensions["mutualaid.schedules"]
+        settings = self.runtime.settings
+        if settings.scheduler_lease_seconds < 2 * settings.scheduler_heartbeat_seconds:
+            raise ValueError("MUTUALAID_SCHEDULER_LEASE_SECONDS must be at least twice "
+                             "MUTUALAID_SCHEDULER_HEARTBEAT_SECONDS")
+        self.holder = runner_name()
+        self.leader: Leader = (
+            PostgresLeader(settings.database_url, self.holder)
+            if self.runtime.engine.dialect.name == "postgresql"
+            else SqliteLeader(self.runtime.engine, self.holder, settings.scheduler_lease_seconds))
+        self.scheduler: BackgroundScheduler | None = None
+        # A grace of 0 means no limit: a run missed however long ago still runs once.
+        self.grace = settings.misfire_grace_seconds if settings.misfire_grace_seconds > 0 else None
+
+    def run(self, stop: threading.Event) -> None:
+        """Stand by or lead until `stop` is set; on the way out, hand the lock back."""
+        global _process_app
+        _process_app = _process_app or self.app
+        interval = self.runtime.settings.scheduler_heartbeat_seconds
+        log.info("scheduler started holder=%s jobs=%s", self.holder,
+                 ",".join(sorted(n for n, s in self.schedules.items() if s.enabled)))
+        standing_by = False
+        try:
+            while not stop.is_set():
+                if self.scheduler is None:
+                    if self._lead():
+                        standing_by = False
+                    elif not standing_by:
+                        log.info("scheduler standing by holder=%s", self.holder)
+                        standing_by = True
+                elif not self._try(self.leader.heartbeat):
+                    log.warning("scheduler lost the lock holder=%s", self.holder)
+                    self._stand_down(wait=False)
+                stop.wait(interval)
+        finally:
+            if self.scheduler is not None:
+                self._stand_down(wait=True)
+                self._try(self.leader.release)
+            if isinstance(self.leader, PostgresLeader):
+                self.leader.close()
+            log.info("scheduler stopped holder=%s", self.holder)
+
+    def _lead(self) -> bool:
+        """Take the lock and start the jobs; False (standing by) if another scheduler has it."""
+        if not _active_in_process.acquire(blocking=False):
+            return False
+        if self._try(self.leader.acquire):
+            if self._try(self._become_active):
+                return True
+            self._try(self.leader.release)
+        _active_in_process.release()
+        return False
+
+    def _try(self, step: Callable[[], bool | None]) -> bool:
+        try:
+            return bool(step())
+        except sa.exc.SQLAlchemyError as error:  # the database is away: stand by, retry
+            log.warning("scheduler database error error=%s message=%s", type(error).__name__,
+                        describe_error(error))
+            return False
+
+    def _become_active(self) -> bool:
+        settings = self.runtime.settings
+        scheduler = _Scheduler(
+            timezone=settings.tz,
+            jobstores={"default": SQLAlchemyJobStore(
+                engine=make_engine(settings.database_url), tablename=JOBSTORE_TABLE)},
+            job_defaults={"coalesce": True, "max_instances": 1,
+                          "misfire_grace_time": self.grace},
+        )
+        token = write_intent.set(True)  # the job store's table, jobs added and modified
+        try:
+            scheduler.start(paused=True)
+            try:
+                self._sync_jobs(scheduler)
+                self._catch_up(scheduler)
+            except BaseException:
+                _shutdown(scheduler, wait=False)
+                raise
+        finally:
+            write_intent.reset(token)
+        scheduler.resume()
+        self.scheduler = scheduler
+        log.info("scheduler active holder=%s", self.holder)
+        return True
+
+    def _stand_down(self, *, wait: bool) -> None:
+        """Stop running jobs here; another process may take the lock."""
+        if self.scheduler is not None:
+            scheduler, self.scheduler = self.scheduler, None
+            _shutdown(scheduler, wait=wait)
+            _active_in_process.release()
+
+    def _sync_jobs(self, scheduler: BackgroundScheduler) -> None:
+        """Add missing jobs, update changed ones; a stored next run in the past is kept."""
+        now = datetime.now(UTC)
+        grace = self.grace
+        for stored in scheduler.get_jobs():
+            schedule = self.schedules.get(stored.id)
+            if schedule is None or not schedule.enabled:
+                scheduler.remove_job(stored.id)
+        for name, schedule in self.schedules.items():
+            if not schedule.enabled:
+                continue
+            stored = scheduler.get_job(name)
+            if stored is None:
+                # Not replace_existing: that would recompute, and lose, a missed next run.
+                scheduler.add_job(run_scheduled_job, schedule.trigger, args=[name], id=name,
+                                  name=name)
+                continue
+            if (repr(stored.trigger) == repr(schedule.trigger) and stored.args == (name,)
+                    and stored.func is run_scheduled_job and stored.misfire_grace_time == grace):
+                continue
+            next_run = stored.next_run_time
+            if next_run is None or next_run > now:
+                next_run = schedule.trigger.get_next_fire_time(None, now)
+            log.info("job schedule changed job=%s", name)
+            scheduler.modify_job(name, func=run_scheduled_job, args=[name],
+                                 trigger=schedule.trigger, misfire_grace_time=grace,
+                                 coalesce=True, max_instances=1, next_run_time=next_run)
+
+    def _catch_up(self, scheduler: BackgroundScheduler) -> None:
+        """A fire time passed with no scheduled run recorded since the last one: run it now."""
+        now = datetime.now(UTC)
+        enabled = [s for s in self.schedules.values() if s.enabled]
+        with session_scope(self.runtime.engine, write=False) as session:
+            last = {s.job: last_scheduled_for(session, s.job) for s in enabled}
+        for schedule in enabled:
+            due = schedule.previous_fire_time(now)
+            # No run on record: a new install has missed nothing (and a job the job store
+            # scheduled before, it runs itself when its stored next run time has passed).
+            previous = last[schedule.job]
+            if due is not None and previous is not None and previous < due:
+                log.info("job missed job=%s scheduled_for=%s: running it now", schedule.job,
+                         due.isoformat())
+                scheduler.modify_job(schedule.job, next_run_time=now)
+
+
+def _shutdown(scheduler: BackgroundScheduler, *, wait: bool) -> None:
+    """Stop APScheduler without losing a due run."""
+    # Its loop looks for due jobs once more after shutdown() and would advance the next run
+    # time of a job it can no longer submit: detach the job store first.
+    scheduler.remove_jobstore("default")
+    scheduler.shutdown(wait=wait)
+
+
+def serve(app: Flask, stop: threading.Event) -> None:
+    """Run the scheduler in this thread until `stop` is set (the embedded scheduler)."""
+    SchedulerService(app).run(stop)
+
+
+def start_embedded(app: Flask) -> threading.Thread | None:
+    """Run the scheduler in a daemon thread of a web process (MUTUALAID_EMBED_SCHEDULER=1)."""
+    global _embedded
+    if _embedded is not None and _embedded.is_alive():
+        return None  # one per process, however many apps it builds
+    stop = threading.Event()
+    _embedded = threading.Thread(target=serve, args=(app, stop), name="mutualaid-scheduler",
+                                 daemon=True)
+    _embedded.start()
+    atexit.register(_stop_embedded, stop, _embedded)
+    return _embedded
+
+
+def _stop_embedded(stop: threading.Event, thread: threading.Thread) -> None:
+    stop.set()
+    thread.join(timeout=10)
+

@@ -1,0 +1,277 @@
+"""The public status check (SPEC §5): find a worker's claims, say where they stand in plain Chinese.
+
+The wording functions are pure (values in, text out); `look_up_claims` is the one place that
+reads the database, and both doors (POST /api/v1/status and the /status page) call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from claims.models import Claim, ClaimEvent, Member
+from claims.money import format_fen
+from claims.rules import RECEIVED
+from claims.runtime import Runtime
+from workflows.lifecycle import STATES
+
+# Money has arrived: the worker may come and collect it.
+COLLECT_STATES = frozenset({"funds_received", "notified", "onsite_scheduled"})
+BRING = "身份证原件；代领需授权委托书"
+BRING_BENEFICIARY = "受益人本人身份证原件；代领需授权委托书"
+_ASK_UNION = "如有疑问，请联系单位工会。"
+
+
+@dataclass(frozen=True)
+class Collection:
+    """Where and when money is collected at the county agency point (from settings)."""
+
+    place: str
+    hours: str
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A document the worker (through the unit union) still has to bring, and why."""
+
+    name: str
+    reason: str | None
+
+
+def _docs(codes: Sequence[str], names: Mapping[str, str]) -> str:
+    return "、".join(names.get(code, code) for code in codes)
+
+
+def wanted_documents(documents: Sequence[Mapping[str, Any]],
+                     names: Mapping[str, str]) -> list[Wanted]:
+    """The claim's documents not received yet (missing or rejected), by name, with the reason."""
+    return [Wanted(names.get(doc["code"], doc["code"]), doc.get("reason") or None)
+            for doc in documents if doc.get("status") != RECEIVED]
+
+
+def wanted_text(wanted: Sequence[Wanted]) -> str:
+    """The documents as one line, each with its reason: 出院小结（复印件看不清）、医保结算单."""
+    return "、".join(f"{w.name}（{w.reason}）" if w.reason else w.name for w in wanted)
+
+
+# --- the timeline: one plain line per event a worker cares about ---------------------------
+
+def _label_request(payload: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    wanted = [Wanted(names.get(d["code"], d["code"]), d.get("reason") or None)
+              for d in payload.get("wanted") or []]
+    if wanted:
+        return f"需补交材料：{wanted_text(wanted)}"
+    reason = payload.get("reason")
+    return f"需补交材料：{reason}" if reason else "需补交材料"
+
+
+def _label_attach(payload: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    codes = payload.get("documents") or []
+    return f"材料已补交：{_docs(codes, names)}" if codes else "材料已补交"
+
+
+def _with_reason(text: str) -> Callable[[Mapping[str, Any], Mapping[str, str]], str]:
+    def label(payload: Mapping[str, Any], _names: Mapping[str, str]) -> str:
+        reason = payload.get("reason")
+        return f"{text}：{reason}" if reason else text
+
+    return label
+
+
+def _label_collect(payload: Mapping[str, Any], _names: Mapping[str, str]) -> str:
+    by_proxy = "（代领）" if payload.get("proxy_name") else ""
+    return f"已领取 {payload.get('amount')} 元{by_proxy}"
+
+
+def _label_notice(payload: Mapping[str, Any], _names: Mapping[str, str]) -> str | None:
+    # Reminders sent to the unit union; other notices repeat an event already shown.
+    if payload.get("recipient") != "unit":
+        return None
+    return {"remind_uncollected": "已再次通知单位工会：互助金待领取",
+            "chase_materials": "已提醒单位工会补交材料"}.get(payload.get("template") or "")
+
+
+_EVENT_LABELS: dict[str, Callable[[Mapping[str, Any], Mapping[str, str]], str | None]] = {
+    "log": lambda _p, _n: "已登记",
+    "attach_documents": _label_attach,
+    "request_materials": _label_request,
+    "verify": lambda _p, _n: "县总工会审核通过",
+    "withdraw": _with_reason("已撤回"),
+    "seal": lambda p, _n: f"已装入 {p.get('batch_no')} 批次",
+    "deliver": lambda p, _n: f"已随 {p.get('batch_no')} 批次报送市总工会",
+    "approve": lambda p, _n: f"市总已核准 {p.get('amount')} 元",
+    "reject": _with_reason("市总不予赔付"),
+    "return": _with_reason("市总退回，需补交材料"),
+    "receive_funds": lambda _p, _n: "互助金已到账",
+    "notify": lambda _p, _n: "已通知单位工会",
+    "schedule_onsite": lambda p, _n: f"已安排现场理赔：{p.get('date')}，{p.get('place')}",
+    "collect": _label_collect,
+    "notification_sent": _label_notice,
+}
+
+
+def event_label(event: str, payload: Mapping[str, Any], names: Mapping[str, str]) -> str | None:
+    """The worker's line for one audit event, or None for events a worker need not see."""
+    label = _EVENT_LABELS.get(event)
+    return label(payload or {}, names) if label else None
+
+
+def timeline(events: Sequence[ClaimEvent], tz: ZoneInfo,
+             names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The claim's story, oldest first: the date (configured time zone) and a plain line each."""
+    steps: list[dict[str, Any]] = []
+    for event in events:
+        label = event_label(event.event, event.payload, names)
+        if label:
+            steps.append({"at": event.at.astimezone(tz).date(), "label": label})
+    return steps
+
+
+# --- the next step: what happens now, and what the worker or the unit union should do -------
+
+@dataclass(frozen=True)
+class StatusFacts:
+    """What the wording of a claim's next step needs."""
+
+    state: str
+    death: bool
+    approved_amount: int | None  # fen
+    paid_amount: int | None  # fen
+    wanted: tuple[Wanted, ...]
+    reason: str | None
+    onsite_date: date | None
+    onsite_place: str | None
+    collected_on: date | None
+
+
+def next_step(facts: StatusFacts, collection: Collection) -> str:
+    """Plain Chinese for the worker: what happens next, and what they or their union should do."""
+    approved = format_fen(facts.approved_amount)
+    bring = f"请带{BRING_BENEFICIARY if facts.death else BRING}。"
+    counter = f"请到{collection.place}领取（{collection.hours}），{bring}"
+    via_union = f"请交给单位工会，由单位工会送到{collection.place}"
+    match facts.state:
+        case "logged" if facts.wanted:
+            return (f"理赔已登记，还缺以下材料：{wanted_text(facts.wanted)}。{via_union}；"
+                    "材料齐全后县总工会开始审核。")
+        case "logged":
+            return ("材料已交齐，县总工会正在审核。审核通过后将随每周批次报送市总工会，"
+                    "您暂时无需做什么。")
+        case "pending_materials":
+            told = {w.reason for w in facts.wanted}
+            why = f"原因：{facts.reason}。" if facts.reason and facts.reason not in told else ""
+            return (f"需要补交材料：{wanted_text(facts.wanted) or '请向单位工会了解'}。{why}"
+                    f"{via_union}；补齐后县总工会重新审核。")
+        case "ready":
+            return "审核已通过，将随下一次每周批次报送市总工会，您无需做什么。"
+        case "batched":
+            return "已装入本周批次，即将报送市总工会，您无需做什么。"
+        case "submitted":
+            return "市总工会正在审核。结果出来后县总工会会通知单位工会，您无需做什么。"
+        case "approved":
+            return (f"市总工会已核准互助金 {approved} 元，正在等待拨付到县总工会。"
+                    "到账后会通知单位工会，届时再来领取。")
+        case "rejected":
+            why = f"原因：{facts.reason}。" if facts.reason else ""
+            return f"市总工会决定不予赔付。{why}{_ASK_UNION}"
+        case "funds_received":
+            return f"互助金 {approved} 元已到账，县总工会正在通知单位工会。收到通知后，{counter}"
+        case "notified":
+            return f"互助金 {approved} 元已到账，单位工会已收到通知。{counter}"
+        case "onsite_scheduled":
+            when = facts.onsite_date.isoformat() if facts.onsite_date else "约定日期"
+            return (f"互助金 {approved} 元将于 {when} 在{facts.onsite_place or '单位'}现场发放，"
+                    f"请按时参加，并{bring}")
+        case "collected":
+            on = f"已于 {facts.collected_on.isoformat()} " if facts.collected_on else "已"
+            return f"互助金 {format_fen(facts.paid_amount)} 元{on}领取，本次理赔已办结。"
+        case "withdrawn":
+            return "本次理赔已撤回。如需重新申请或有疑问，请联系单位工会。"
+    return _ASK_UNION
+
+
+def claim_status(claim: Claim, events: Sequence[ClaimEvent], *, product_name: str,
+                 tz: ZoneInfo, names: Mapping[str, str],
+                 collection: Collection) -> dict[str, Any]:
+    """One claim as the worker sees it: state, timeline, next step, this claim's amounts only."""
+    wanted = wanted_documents(claim.documents, names)
+    facts = StatusFacts(
+        state=claim.state, death=claim.death,
+        approved_amount=claim.approved_amount, paid_amount=claim.paid_amount,
+        wanted=tuple(wanted), reason=claim.last_reason, onsite_date=claim.onsite_date,
+        onsite_place=claim.onsite_place, collected_on=claim.collected_on,
+    )
+    answer: dict[str, Any] = {
+        "claim_no": claim.claim_no,
+        "state": claim.state,
+        "state_label": STATES[claim.state],
+        "product_name": product_name,
+        "timeline": timeline(events, tz, names),
+        "next_step": next_step(facts, collection),
+        "missing_documents": ([{"name": w.name, "reason": w.reason} for w in wanted]
+                              if claim.state in ("logged", "pending_materials") else []),
+        "amount_estimated": format_fen(claim.estimate),
+        "amount_approved": format_fen(claim.approved_amount),
+        "collect": None,
+        "onsite": None,
+    }
+    if claim.state in COLLECT_STATES:
+        answer["collect"] = {"place": collection.place, "hours": collection.hours,
+                             "bring": BRING_BENEFICIARY if claim.death else BRING}
+    if claim.state == "onsite_scheduled":
+        answer["onsite"] = {"date": claim.onsite_date, "place": claim.onsite_place}
+    return answer
+
+
+# --- the lookup ----------------------------------------------------------------------------
+
+def _holder_last6() -> Any:
+    """The last six of the ID number that may ask: the beneficiary's, for a death claim."""
+    # ID numbers are stored as 18 validated characters, so the last six start at the 13th.
+    holder = sa.case((Claim.death == sa.true(), Claim.beneficiary_id_number),
+                     else_=Member.id_number)
+    return sa.func.substr(holder, 13, 6)
+
+
+def _claims_matching(query: Mapping[str, str]) -> sa.Select[Any]:
+    base = select(Claim).join(Member, Member.id == Claim.member_id)
+    if "claim_no" in query:
+        return base.where(Claim.claim_no == query["claim_no"],
+                          _holder_last6() == query["id_last6"])
+    id_number, name = query["id_number"], query["name"]
+    own = sa.and_(Member.id_number == id_number, Member.name == name)
+    as_beneficiary = sa.and_(Claim.death == sa.true(), Claim.beneficiary_id_number == id_number,
+                             Claim.beneficiary_name == name)
+    return base.where(sa.or_(own, as_beneficiary)).order_by(Claim.id.desc())  # type: ignore[union-attr]
+
+
+def look_up_claims(session: Session, runtime: Runtime,
+                   query: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The claims a validated status query names, newest first; [] for any wrong guess."""
+    # `query` is {"claim_no", "id_last6"} or {"id_number", "name"}, upper-cased. A right and
+    # a wrong guess run the same two queries (the second over no claims for a wrong guess),
+    # and neither returns early, so the answer time does not tell whether a claim exists.
+    claims = list(session.exec(_claims_matching(query)).all())
+    ids = [claim.id for claim in claims]
+    events = session.exec(
+        select(ClaimEvent).where(ClaimEvent.claim_id.in_(ids))  # type: ignore[attr-defined]
+        .order_by(ClaimEvent.claim_id, ClaimEvent.id)  # type: ignore[arg-type]
+    ).all()
+    by_claim: dict[int | None, list[ClaimEvent]] = {claim_id: [] for claim_id in ids}
+    for event in events:
+        by_claim[event.claim_id].append(event)
+    settings, catalogue = runtime.settings, runtime.catalogue
+    collection = Collection(settings.collection_place, settings.collection_hours)
+    answers = []
+    for claim in claims:
+        product = catalogue.get(claim.product_code)
+        answers.append(claim_status(
+            claim, by_claim[claim.id], product_name=product.name if product else claim.product_code,
+            tz=settings.tz, names=catalogue.document_names, collection=collection))
+    return answers
