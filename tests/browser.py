@@ -1,10 +1,8 @@
 """Real-browser tests: the app served on a free loopback port, and Debian's chromium.
 
-Page tests import the fixtures they use (pytest finds fixtures imported into a test module):
-
-    from browser import chromium, live_server, phone  # noqa: F401
-
-and get `live_server.url` (the app of the test's `app` fixture, against the test database)
+tests/conftest.py imports the fixtures once (imported into each test module they would be
+separate session fixtures, and a second Playwright cannot start beside the first). Tests
+get `live_server.url` (the app of the test's `app` fixture, against the test database)
 and `phone` (a Playwright page on a 360x740 touch screen). Without /usr/bin/chromium or the
 playwright package the tests are skipped with the reason; CI installs both (.ci/run,
 pyproject's test extra). Playwright's own browser download is never used. Screenshots show

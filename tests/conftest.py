@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+
+# The browser fixtures live here once: a fixture imported into two test modules would be
+# two session fixtures, and a second Playwright cannot start beside the first.
+from browser import chromium, live_server, phone  # noqa: F401,E402
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import SQLModel

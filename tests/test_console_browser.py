@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser import chromium, horizontal_overflow, live_server, open_page, screenshot
+from browser import horizontal_overflow, open_page, screenshot
 from conftest import PASSWORD, County
-
-__all__ = ["chromium", "live_server"]  # fixtures, imported for pytest to find
 
 DESK: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN",
                         "timezone_id": "Asia/Shanghai"}

@@ -320,3 +320,23 @@ def test_flag_overdue_batches_once(app, county):
     assert first["flagged"] == 1 and first["batches"] == [extra[0]["batch_no"]]
     assert flag_overdue(runtime_of(app))["flagged"] == 0
     assert approved["state"] == "approved"
+
+
+def test_the_dispatch_job_run_through_the_api_notifies_and_is_recorded(county, funds_received):
+    run = county.clerk.post("/api/v1/jobs/dispatch_notifications/runs", {})
+    assert run.status_code == 200, run.json
+    assert run.json["outcome"] == "ok" and run.json["summary"]["notified"] == 1
+    assert claim(county, funds_received["claim_no"])["state"] == "notified"
+    again = county.clerk.post("/api/v1/jobs/dispatch_notifications/runs", {})
+    assert again.json["summary"] == {"sent": 0, "retrying": 0, "failed": 0, "notified": 0}
+    listed = county.clerk.get("/api/v1/jobs/runs?job=dispatch_notifications").json
+    assert len(listed) == 2
+
+
+@pytest.mark.parametrize("job", ["remind_uncollected", "chase_materials", "flag_overdue"])
+def test_each_reminder_job_runs_by_hand_and_twice_changes_nothing(county, job):
+    first = county.clerk.post(f"/api/v1/jobs/{job}/runs", {})
+    second = county.clerk.post(f"/api/v1/jobs/{job}/runs", {})
+    assert first.status_code == second.status_code == 200
+    assert first.json["outcome"] == second.json["outcome"] == "ok"
+    assert second.json["summary"] == first.json["summary"]

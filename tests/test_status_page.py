@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser import PHONE, chromium, horizontal_overflow, live_server, open_page, phone, screenshot
+from browser import PHONE, horizontal_overflow, open_page, screenshot
 from conftest import County
 from flask import Flask
 from flask.testing import FlaskClient
 from test_status_api import ask, claim_in, enrolled
-
-__all__ = ["chromium", "live_server", "phone"]  # fixtures, imported for pytest to find
 
 NO_MATCH = "未找到匹配的理赔，请核对后重试"
 

@@ -26,7 +26,9 @@ from claims.idcard import mask
 from claims.models import JobRun
 from claims.runtime import Runtime
 from config.settings import PROJECT_ROOT, Settings
+from workflows import reminders
 from workflows.batch import run_weekly_batch, transmit_due_batches
+from workflows.notify import dispatch_due
 
 log = logging.getLogger("mutualaid.jobs")
 
@@ -57,6 +59,30 @@ def weekly_batch(runtime: Runtime) -> dict[str, Any]:
 def transmit_batches(runtime: Runtime) -> dict[str, Any]:
     """Retry the manifest transmissions that failed and are due again."""
     return dict(transmit_due_batches(runtime))
+
+
+@job
+def dispatch_notifications(runtime: Runtime) -> dict[str, Any]:
+    """Send due outbox messages; a sent payout notice moves its claim to notified."""
+    return dispatch_due(runtime).as_dict()
+
+
+@job
+def remind_uncollected(runtime: Runtime) -> dict[str, Any]:
+    """Remind unit unions of money notified but not collected after 14 days."""
+    return reminders.remind_uncollected(runtime)
+
+
+@job
+def chase_materials(runtime: Runtime) -> dict[str, Any]:
+    """Remind unit unions of claims waiting for materials for more than 30 days."""
+    return reminders.chase_materials(runtime)
+
+
+@job
+def flag_overdue(runtime: Runtime) -> dict[str, Any]:
+    """Flag batches submitted over 30 days ago with claims still undecided."""
+    return reminders.flag_overdue(runtime)
 
 
 class UnknownJob(LookupError):
