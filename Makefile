@@ -23,7 +23,7 @@ demo: install
 ## The whole suite: SQLite, and PostgreSQL too when MUTUALAID_TEST_POSTGRES_URL is set
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $${PYTEST_WORKERS:-2}
 
 lint: install
 	$(BIN)/ruff check .

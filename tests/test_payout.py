@@ -340,3 +340,30 @@ def test_each_reminder_job_runs_by_hand_and_twice_changes_nothing(county, job):
     assert first.status_code == second.status_code == 200
     assert first.json["outcome"] == second.json["outcome"] == "ok"
     assert second.json["summary"] == first.json["summary"]
+
+
+def test_several_dispatchers_at_once_never_send_a_message_twice(app, county, monkeypatch):
+    import threading
+
+    claims = approved_claims(app, county, ["100.00", "200.00", "300.00", "400.00"])
+    assert remit(county, claims).status_code == 201
+    with smtp_server() as (inbox, port):
+        monkeypatch.setenv("MUTUALAID_NOTIFY_UNIT_CHANNEL", "smtp")
+        monkeypatch.setenv("MUTUALAID_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("MUTUALAID_SMTP_PORT", str(port))
+        summaries = []
+
+        def dispatcher() -> None:
+            with app.app_context():
+                summaries.append(dispatch_due(runtime_of(app)))
+
+        threads = [threading.Thread(target=dispatcher) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert sum(s.sent for s in summaries) == 8  # 4 unions by mail, 4 workers as files
+    assert sorted(m["Subject"] for m in inbox.messages) == sorted(
+        {m["Subject"] for m in inbox.messages})
+    assert len(inbox.messages) == 4
+    assert all(claim(county, c["claim_no"])["state"] == "notified" for c in claims)

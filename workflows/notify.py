@@ -193,6 +193,12 @@ def dispatch_due(runtime: Runtime, *, limit: int = 500) -> DispatchSummary:
             message = _next_due(session, started)
             if message is None:
                 break
+            if message.claim_id is not None:
+                # The claim's two messages may be sent by two dispatchers at once: each writes
+                # the claim (notify, or its audit event), so they take turns on its row.
+                session.exec(select(Claim).where(Claim.id == message.claim_id)
+                             .with_for_update()
+                             .execution_options(populate_existing=True)).one()
             message.attempts += 1
             try:
                 message.channel = _send(session, runtime, message, settings)
