@@ -225,6 +225,15 @@ class County:
         assert answer.status_code == 201, answer.json
         return answer.json
 
+    def ready_claims(self, n: int) -> list[str]:
+        """n claims a clerk has verified (state ready): the weekly batch will seal them."""
+        numbers = []
+        for _ in range(n):
+            claim_no = self.claim()["claim_no"]
+            assert self.fire(claim_no, "verify").status_code == 200
+            numbers.append(claim_no)
+        return numbers
+
     def fire(self, claim_no: str, event: str, *, by: Api | None = None, **fields: Any) -> Any:
         return (by or self.clerk).post(f"/api/v1/claims/{claim_no}/events",
                                        {"event": event, **fields})

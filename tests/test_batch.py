@@ -14,16 +14,6 @@ from claims.models import Batch, Claim, ClaimEvent
 from workflows.batch import iso_week, run_weekly_batch, seal_weekly_batch
 
 
-def ready_claims(county, n: int) -> list[str]:
-    """N verified claims (state ready), each of a new enrolled member."""
-    numbers = []
-    for _ in range(n):
-        claim_no = county.claim()["claim_no"]
-        assert county.fire(claim_no, "verify").status_code == 200
-        numbers.append(claim_no)
-    return numbers
-
-
 def runtime_of(app):
     return app.extensions["mutualaid"]
 
@@ -42,7 +32,7 @@ def test_run_now_with_nothing_ready_answers_200_and_makes_no_batch(app, county):
 
 
 def test_run_now_seals_ready_claims_into_this_weeks_batch(app, county):
-    numbers = ready_claims(county, 2)
+    numbers = county.ready_claims(2)
     county.claim()  # logged only: stays out
     answer = county.clerk.post("/api/v1/batches", {})
     assert answer.status_code == 201, answer.json
@@ -61,10 +51,10 @@ def test_run_now_seals_ready_claims_into_this_weeks_batch(app, county):
 
 
 def test_a_second_run_adds_to_the_open_batch_and_counts_every_claim(county):
-    ready_claims(county, 2)
+    county.ready_claims(2)
     first = county.clerk.post("/api/v1/batches", {}).json
     assert county.clerk.post("/api/v1/batches", {}).status_code == 200  # nothing new: no batch
-    ready_claims(county, 1)
+    county.ready_claims(1)
     again = county.clerk.post("/api/v1/batches", {})
     assert again.status_code == 201
     assert again.json["batch_no"] == first["batch_no"]
@@ -74,7 +64,7 @@ def test_a_second_run_adds_to_the_open_batch_and_counts_every_claim(county):
 
 
 def test_deliver_submits_every_claim_and_a_later_run_makes_a_supplementary_batch(county):
-    numbers = ready_claims(county, 2)
+    numbers = county.ready_claims(2)
     batch_no = county.clerk.post("/api/v1/batches", {}).json["batch_no"]
     answer = county.clerk.post(f"/api/v1/batches/{batch_no}/events", {"event": "deliver"})
     assert answer.status_code == 200, answer.json
@@ -84,7 +74,7 @@ def test_deliver_submits_every_claim_and_a_later_run_makes_a_supplementary_batch
     assert claim_states(county, numbers) == {"submitted"}
     trail = county.clerk.get(f"/api/v1/claims/{numbers[1]}/events").json
     assert [e["event"] for e in trail][-2:] == ["seal", "deliver"]
-    later = ready_claims(county, 1)
+    later = county.ready_claims(1)
     supplementary = county.clerk.post("/api/v1/batches", {})
     assert supplementary.status_code == 201
     assert supplementary.json["batch_no"] == f"{batch_no}-2"
@@ -93,7 +83,7 @@ def test_deliver_submits_every_claim_and_a_later_run_makes_a_supplementary_batch
 
 
 def test_batch_event_errors(county):
-    ready_claims(county, 1)
+    county.ready_claims(1)
     batch_no = county.clerk.post("/api/v1/batches", {}).json["batch_no"]
     path = f"/api/v1/batches/{batch_no}/events"
     unknown = county.clerk.post(path, {"event": "explode"})
@@ -112,7 +102,7 @@ def test_batch_event_errors(county):
 def test_unit_staff_may_not_use_batch_calls(county):
     unit = county.unit()
     staff = county.unit_staff(unit["code"])
-    ready_claims(county, 1)
+    county.ready_claims(1)
     batch_no = county.clerk.post("/api/v1/batches", {}).json["batch_no"]
     for answer in (staff.get("/api/v1/batches"), staff.get(f"/api/v1/batches/{batch_no}"),
                    staff.post("/api/v1/batches", {}),
@@ -123,10 +113,10 @@ def test_unit_staff_may_not_use_batch_calls(county):
 
 
 def test_list_is_newest_first_paginated_and_filtered(county):
-    ready_claims(county, 1)
+    county.ready_claims(1)
     first = county.clerk.post("/api/v1/batches", {}).json["batch_no"]
     county.clerk.post(f"/api/v1/batches/{first}/events", {"event": "deliver"})
-    ready_claims(county, 1)
+    county.ready_claims(1)
     second = county.admin.post("/api/v1/batches", {}).json["batch_no"]
     answer = county.clerk.get("/api/v1/batches?page_size=1")
     assert [b["batch_no"] for b in answer.json] == [second]
@@ -141,7 +131,7 @@ def test_list_is_newest_first_paginated_and_filtered(county):
 
 
 def test_concurrent_runs_never_put_a_claim_in_two_batches(app, county):
-    numbers = ready_claims(county, 6)
+    numbers = county.ready_claims(6)
     runtime = runtime_of(app)
     results: list[dict] = []
     errors: list[BaseException] = []
@@ -172,7 +162,7 @@ def test_concurrent_runs_never_put_a_claim_in_two_batches(app, county):
 def test_a_run_finishes_what_a_crashed_run_left(app, county):
     """Sealed and committed, then the process died before the manifest: the next run, with
     nothing ready, writes the manifest and transmits it."""
-    ready_claims(county, 2)
+    county.ready_claims(2)
     runtime = runtime_of(app)
     with session_scope(runtime.engine) as session:
         sealed = seal_weekly_batch(session, runtime, system_actor("weekly_batch"))
@@ -188,7 +178,7 @@ def test_a_run_finishes_what_a_crashed_run_left(app, county):
 
 
 def test_seal_and_deliver_write_one_audit_event_per_claim(app, county):
-    numbers = ready_claims(county, 3)
+    numbers = county.ready_claims(3)
     runtime = runtime_of(app)
     run_weekly_batch(runtime, system_actor("weekly_batch"))
     with session_scope(runtime.engine, write=False) as session:

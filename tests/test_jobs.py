@@ -23,16 +23,6 @@ JOBS_URL = "/api/v1/jobs"
 MUTUALAID = Path(sys.executable).with_name("mutualaid")
 
 
-def ready_claims(county, n: int) -> list[str]:
-    """n claims a clerk has verified: the weekly batch will seal them."""
-    numbers = []
-    for _ in range(n):
-        claim_no = county.claim()["claim_no"]
-        assert county.fire(claim_no, "verify").status_code == 200
-        numbers.append(claim_no)
-    return numbers
-
-
 def engine_of(app):
     return app.extensions["mutualaid"].engine
 
@@ -64,7 +54,7 @@ def failing_job(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_running_the_weekly_batch_through_the_api_records_an_ok_run_with_the_sealed_count(
         app, county):
-    ready_claims(county, 2)
+    county.ready_claims(2)
     answer = run_now(county.clerk)
     assert answer.status_code == 200, answer.json
     run = answer.json
@@ -79,7 +69,7 @@ def test_running_the_weekly_batch_through_the_api_records_an_ok_run_with_the_sea
 
 
 def test_running_the_weekly_batch_twice_seals_nothing_the_second_time(app, county):
-    ready_claims(county, 2)
+    county.ready_claims(2)
     first, second = run_now(county.clerk).json, run_now(county.clerk).json
     assert first["summary"]["sealed"] == 2
     assert second["outcome"] == "ok" and second["summary"]["sealed"] == 0
@@ -148,7 +138,7 @@ def test_running_an_unknown_job_or_with_unknown_fields_is_refused(county):
 
 
 def test_the_cli_runs_a_job_and_exits_1_when_it_failed(app, county, runner, failing_job):
-    ready_claims(county, 1)
+    county.ready_claims(1)
     result = runner.invoke(args=["jobs", "run", "weekly_batch"])
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
@@ -164,7 +154,7 @@ def test_the_cli_runs_a_job_and_exits_1_when_it_failed(app, county, runner, fail
 
 def test_the_mutualaid_command_runs_a_job_in_its_own_process(app, county, database_url,
                                                               tmp_path):
-    ready_claims(county, 1)
+    county.ready_claims(1)
     env = os.environ | {"MUTUALAID_DATABASE_URL": database_url,
                         "MUTUALAID_INSTANCE_PATH": str(tmp_path), "MUTUALAID_SECRET_KEY": "t"}
     done = subprocess.run([str(MUTUALAID), "jobs", "run", "weekly_batch"], env=env,
