@@ -7,6 +7,7 @@ The session cookie is HttpOnly and SameSite=Lax; every POST carries a Flask-WTF 
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,8 +50,15 @@ TODAY_WORK: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+# Console areas beyond the claims, each a module adding its routes to `console` (one line
+# here per area, so this module stays about claims).
+CONSOLE_AREAS: tuple[str, ...] = ()
+
+
 def init_console(app: Flask) -> None:
     """Register the console; CSRF is checked on its forms only (API calls need no token)."""
+    for area in CONSOLE_AREAS:
+        importlib.import_module(area)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     # The API and the workers' status form use no cookie session: only the console checks.
