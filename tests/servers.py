@@ -34,16 +34,32 @@ class Inbox:
         return "250 Message accepted for delivery"
 
 
+class SmtpServer:
+    """A real SMTP server on a loopback port that a test can stop and start again."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port, self.inbox = port or free_port(), Inbox()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
 @contextmanager
 def smtp_server(port: int | None = None) -> Iterator[tuple[Inbox, int]]:
     """A real SMTP server on 127.0.0.1 for the duration of the block."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port or free_port())
-    controller.start()
+    server = SmtpServer(port)
+    server.start()
     try:
-        yield inbox, controller.port
+        yield server.inbox, server.port
     finally:
-        controller.stop()
+        server.stop()
 
 
 class Received:
@@ -53,8 +69,10 @@ class Received:
 
 
 @contextmanager
-def http_receiver(statuses: list[int] | None = None) -> Iterator[tuple[Received, str]]:
-    """An HTTP server recording every POST (headers and JSON body); answers `statuses` in turn."""
+def http_receiver(statuses: list[int] | None = None,
+                  path: str = "/sms") -> Iterator[tuple[Received, str]]:
+    """An HTTP server recording every POST (headers, and the body: parsed when JSON, else
+    bytes); answers `statuses` in turn; yields the URL of `path` on it."""
     received = Received(statuses)
 
     class Handler(BaseHTTPRequestHandler):
@@ -80,7 +98,7 @@ def http_receiver(statuses: list[int] | None = None) -> Iterator[tuple[Received,
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield received, f"http://127.0.0.1:{server.server_address[1]}/sms"
+        yield received, f"http://127.0.0.1:{server.server_address[1]}{path}"
     finally:
         server.shutdown()
         server.server_close()

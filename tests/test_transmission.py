@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import io
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
+from servers import Received, SmtpServer, free_port, http_receiver
 from sqlmodel import select
 
 from claims.auth import system_actor
@@ -27,39 +23,6 @@ from workflows.batch import backoff_seconds, run_weekly_batch, transmit_due_batc
 from workflows.manifest import SHEET
 
 ACTOR = system_actor("weekly_batch")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Inbox:
-    """An aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted for delivery"
-
-
-class SmtpServer:
-    """A real SMTP server on a loopback port that a test can stop and start again."""
-
-    def __init__(self, port: int) -> None:
-        self.port, self.inbox, self.controller = port, Inbox(), None
-
-    def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
 
 
 @pytest.fixture
@@ -76,22 +39,13 @@ def smtp(app, monkeypatch) -> Iterator[SmtpServer]:
     server.stop()
 
 
-def ready_claims(county, n: int) -> list[dict]:
-    claims = []
-    for _ in range(n):
-        claim = county.claim()
-        assert county.fire(claim["claim_no"], "verify").status_code == 200
-        claims.append(claim)
-    return claims
-
-
 def the_batch(app) -> Batch:
     with session_scope(app.extensions["mutualaid"].engine, write=False) as session:
         return session.exec(select(Batch)).one()
 
 
-def states(county, claims: list[dict]) -> set[str]:
-    return {county.clerk.get(f"/api/v1/claims/{c['claim_no']}").json["state"] for c in claims}
+def states(county, claim_nos: list[str]) -> set[str]:
+    return {county.clerk.get(f"/api/v1/claims/{n}").json["state"] for n in claim_nos}
 
 
 def make_due(app) -> None:
@@ -102,7 +56,7 @@ def make_due(app) -> None:
 
 def test_smtp_sends_the_manifest_to_the_city_office_and_delivers(app, county, smtp):
     smtp.start()
-    claims = ready_claims(county, 2)
+    claims = county.ready_claims(2)
     summary = run_weekly_batch(app.extensions["mutualaid"], ACTOR)
     batch_no = summary["batch_no"]
     assert summary["transmission"] == {"sent": [batch_no], "failed": []}
@@ -113,11 +67,12 @@ def test_smtp_sends_the_manifest_to_the_city_office_and_delivers(app, county, sm
     assert sorted(attachments) == [f"{SHEET}-{batch_no}.csv", f"{SHEET}-{batch_no}.xlsx"]
     book = openpyxl.load_workbook(io.BytesIO(attachments[f"{SHEET}-{batch_no}.xlsx"]))
     rows = list(book[SHEET].iter_rows(values_only=True))
-    assert [r[0] for r in rows[1:-1]] == [c["claim_no"] for c in claims]
-    assert [r[3] for r in rows[1:-1]] == [c["id_number_masked"] for c in claims]
+    assert [r[0] for r in rows[1:-1]] == claims
+    assert [r[3] for r in rows[1:-1]] == [
+        county.clerk.get(f"/api/v1/claims/{n}").json["id_number_masked"] for n in claims]
     assert rows[-1][1] == "合计" and rows[-1][12] == 2500
     csv_text = attachments[f"{SHEET}-{batch_no}.csv"]
-    assert all(c["claim_no"] in csv_text for c in claims) and "2500.00" in csv_text
+    assert all(n in csv_text for n in claims) and "2500.00" in csv_text
     with session_scope(app.extensions["mutualaid"].engine, write=False) as session:
         for number in session.exec(select(Member.id_number)).all():
             assert number not in message.as_string() and mask(number) in csv_text
@@ -131,7 +86,7 @@ def test_smtp_sends_the_manifest_to_the_city_office_and_delivers(app, county, sm
 
 
 def test_an_smtp_outage_is_retried_and_the_batch_delivered_once_it_returns(app, county, smtp):
-    claims = ready_claims(county, 2)
+    claims = county.ready_claims(2)
     runtime = app.extensions["mutualaid"]
     summary = run_weekly_batch(runtime, ACTOR)  # the server is down
     assert summary["transmission"] == {"sent": [], "failed": [summary["batch_no"]]}
@@ -160,7 +115,7 @@ def test_an_smtp_outage_is_retried_and_the_batch_delivered_once_it_returns(app, 
 
 def test_concurrent_transmissions_send_a_batch_once(app, county, smtp):
     smtp.start()
-    ready_claims(county, 2)
+    county.ready_claims(2)
     runtime = app.extensions["mutualaid"]
     smtp.stop()
     run_weekly_batch(runtime, ACTOR)  # fails: the batch waits for a retry
@@ -178,7 +133,7 @@ def test_concurrent_transmissions_send_a_batch_once(app, county, smtp):
 
 
 def test_a_clerk_may_deliver_while_the_transmission_is_failing(app, county, smtp):
-    ready_claims(county, 1)
+    county.ready_claims(1)
     runtime = app.extensions["mutualaid"]
     batch_no = run_weekly_batch(runtime, ACTOR)["batch_no"]
     answer = county.clerk.post(f"/api/v1/batches/{batch_no}/events", {"event": "deliver"})
@@ -193,7 +148,7 @@ def test_the_folder_transmission_copies_the_files_and_claims_stay_batched(app, c
                                                                          monkeypatch):
     folder = tmp_path / "city-share"
     monkeypatch.setattr(app.extensions["mutualaid"].settings, "transmission_folder", folder)
-    claims = ready_claims(county, 2)
+    claims = county.ready_claims(2)
     batch_no = run_weekly_batch(app.extensions["mutualaid"], ACTOR)["batch_no"]
     names = sorted(p.name for p in (folder / batch_no).iterdir())
     assert names == [f"封面-{batch_no}.html", f"{SHEET}-{batch_no}.csv",
@@ -202,47 +157,24 @@ def test_the_folder_transmission_copies_the_files_and_claims_stay_batched(app, c
     batch = the_batch(app)
     assert (batch.transmission, batch.transmission_state, batch.delivered_at) == (
         "folder", "sent", None)
-    ready_claims(county, 1)  # the batch grows: the folder gets the new manifest
+    county.ready_claims(1)  # the batch grows: the folder gets the new manifest
     run_weekly_batch(app.extensions["mutualaid"], ACTOR)
     csv_text = (folder / batch_no / f"{SHEET}-{batch_no}.csv").read_text("utf-8-sig")
     assert len(csv_text.splitlines()) == 5  # header, three claims, totals
 
 
-class CityOffice(BaseHTTPRequestHandler):
-    """Answers each POST with the next status of `statuses`, keeping what it received."""
-
-    statuses: list[int] = []
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((dict(self.headers), body))
-        self.send_response(self.statuses.pop(0))
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def city_office(app, monkeypatch) -> Iterator[type[CityOffice]]:
-    handler = type("Office", (CityOffice,), {"statuses": [500, 200], "received": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings = app.extensions["mutualaid"].settings
-    monkeypatch.setattr(settings, "transmission", "http")
-    monkeypatch.setattr(settings, "transmission_url",
-                        f"http://127.0.0.1:{server.server_address[1]}/manifests")
-    monkeypatch.setattr(settings, "transmission_token", "s3cret-token")
-    yield handler
-    server.shutdown()
-    server.server_close()
+def city_office(app, monkeypatch) -> Iterator[Received]:
+    with http_receiver([500, 200], path="/manifests") as (received, url):
+        settings = app.extensions["mutualaid"].settings
+        monkeypatch.setattr(settings, "transmission", "http")
+        monkeypatch.setattr(settings, "transmission_url", url)
+        monkeypatch.setattr(settings, "transmission_token", "s3cret-token")
+        yield received
 
 
 def test_http_retries_after_a_500_and_delivers_on_200(app, county, city_office):
-    claims = ready_claims(county, 2)
+    claims = county.ready_claims(2)
     runtime = app.extensions["mutualaid"]
     batch_no = run_weekly_batch(runtime, ACTOR)["batch_no"]
     batch = the_batch(app)
@@ -252,7 +184,8 @@ def test_http_retries_after_a_500_and_delivers_on_200(app, county, city_office):
     make_due(app)
     assert transmit_due_batches(runtime) == {"sent": [batch_no], "failed": []}
     assert states(county, claims) == {"submitted"}
-    (first, body), (second, _body) = city_office.received
+    first, second = (r["headers"] for r in city_office.requests)
+    body = city_office.requests[0]["body"]
     assert first["Idempotency-Key"] == second["Idempotency-Key"]  # the same manifest, resent
     assert first["Idempotency-Key"].startswith(f"{batch_no}.")
     assert first["Authorization"] == "Bearer s3cret-token"
@@ -264,11 +197,10 @@ def test_http_retries_after_a_500_and_delivers_on_200(app, county, city_office):
              for part in parsed.iter_parts()}
     assert sorted(parts) == ["csv", "metadata", "xlsx"]
     book = openpyxl.load_workbook(io.BytesIO(parts["xlsx"].get_payload(decode=True)))
-    assert [r[0] for r in book[SHEET].iter_rows(values_only=True)][1:-1] == [
-        c["claim_no"] for c in claims]
+    assert [r[0] for r in book[SHEET].iter_rows(values_only=True)][1:-1] == claims
     make_due(app)
     assert transmit_due_batches(runtime) == {"sent": [], "failed": []}
-    assert len(city_office.received) == 2
+    assert len(city_office.requests) == 2
 
 
 def test_transmission_errors_keep_no_secrets(app, county, monkeypatch):
@@ -276,7 +208,7 @@ def test_transmission_errors_keep_no_secrets(app, county, monkeypatch):
     monkeypatch.setattr(settings, "transmission", "http")
     monkeypatch.setattr(settings, "transmission_url",
                         f"http://user:pa55word@127.0.0.1:{free_port()}/x")
-    ready_claims(county, 1)
+    county.ready_claims(1)
     run_weekly_batch(app.extensions["mutualaid"], ACTOR)
     error = the_batch(app).transmission_error
     assert error.startswith("http: ConnectionRefusedError")
