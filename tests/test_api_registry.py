@@ -480,6 +480,13 @@ def test_product_documents_are_code_lists(products):
             "claim_form", "id_card", "diagnosis_certificate", "pathology_report"]
 
 
+def test_products_are_paginated_like_every_list(county, products):
+    answer = county.clerk.get(PRODUCTS, query_string={"page": 2, "page_size": 3})
+    assert [p["code"] for p in answer.json] == list(products)[3:]
+    assert json.loads(answer.headers["X-Pagination"])["total"] == len(products)
+    assert_error_shape(county.clerk.get(PRODUCTS, query_string={"kind": "x"}), 422)
+
+
 def test_unit_staff_may_read_products(county, products):
     staff = county.unit_staff(county.unit()["code"])
     answer = staff.get(PRODUCTS)

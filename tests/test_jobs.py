@@ -116,6 +116,14 @@ def test_the_job_list_shows_each_schedule_and_last_run(county):
     assert jobs["transmit_batches"]["schedule"]["cron"] == {"minute": "*/5"}
 
 
+def test_the_job_list_is_paginated_like_every_list(county):
+    everything = county.admin.get(JOBS_URL).json
+    answer = county.admin.get(JOBS_URL, query_string={"page": 2, "page_size": 2})
+    assert answer.json == everything[2:4]
+    assert json.loads(answer.headers["X-Pagination"])["total"] == len(everything)
+    assert county.admin.get(JOBS_URL, query_string={"name": "x"}).status_code == 422
+
+
 def test_jobs_are_for_admins_and_clerks_only(county, client):
     unit = county.unit()
     staff = county.unit_staff(unit["code"])

@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import abort
+from flask_smorest import Page, abort
 from sqlmodel import select
 
 from claims.api.base import Blueprint, Listing, SelectPage
@@ -60,8 +60,10 @@ class JobRunQuerySchema(QuerySchema):
 @blp.route("")
 class JobsView(MethodView):
     @STAFF_ONLY
+    @blp.arguments(QuerySchema, location="query")
     @blp.response(200, JobSchema(many=True))
-    def get(self) -> Any:
+    @blp.paginate(Page)  # a handful, paginated like every list (§7)
+    def get(self, _filters: dict[str, Any]) -> Any:
         """Every job: its schedule, whether it is enabled, its last run."""
         return job_overview(get_session(), current_app.extensions["mutualaid.schedules"])
 

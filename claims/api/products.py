@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import abort
+from flask_smorest import Page, abort
 
 from claims.api.base import Blueprint
 from claims.api.security import ANY_STAFF
 from claims.money import format_fen
 from claims.runtime import get_runtime
+from claims.schemas.common import QuerySchema
 from claims.schemas.products import ProductSchema
 from config.catalogue import Product
 
@@ -42,9 +43,11 @@ def product_view(product: Product, names: dict[str, str]) -> dict[str, Any]:
 @blp.route("")
 class ProductsView(MethodView):
     @ANY_STAFF
+    @blp.arguments(QuerySchema, location="query")
     @blp.response(200, ProductSchema(many=True))
-    def get(self) -> list[dict[str, Any]]:
-        """Every product with its rules and documents (not paginated: a handful)."""
+    @blp.paginate(Page)  # slices the list, counts it for X-Pagination
+    def get(self, _filters: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every product with its rules and documents, paginated like every list (§7)."""
         catalogue = get_runtime().catalogue
         return [product_view(p, catalogue.document_names) for p in catalogue.products.values()]
 
