@@ -85,11 +85,24 @@ def test_manifest_has_a_row_per_claim_masked_ids_and_a_totals_row(app, county):
     assert first[5] == "疾病" and first[13] == "齐全（5项）"
     assert isinstance(first[6], datetime) and first[6].date() == date.fromisoformat(
         claims[0]["incident_date"])
+    assert all(isinstance(first[col], datetime) for col in (6, 7, 8))  # dates are dates
     assert first[9:13] == (8000, 4000, 3000, 1250)
-    assert book[SHEET].cell(row=2, column=10).number_format == "0.00"
-    assert book[SHEET].cell(row=2, column=7).number_format == "yyyy-mm-dd"
+    assert all(type(value) is float for value in first[9:13])  # numbers are numbers
+    sheet = book[SHEET]
+    assert sheet.cell(row=2, column=10).number_format == "0.00"
+    assert sheet.cell(row=2, column=7).number_format == "yyyy-mm-dd"
+    assert all(cell.font.b for cell in sheet[1]) and sheet.freeze_panes == "A2"
+    assert sheet.column_dimensions["A"].width == 15 and sheet.auto_filter.ref == "A1:N4"
+    assert sheet.print_title_rows == "$1:$1" and sheet.page_setup.orientation == "landscape"
     assert (totals[0], totals[1], totals[2]) == (None, "合计", "3件")
     assert totals[9:13] == (24000, 12000, 9000, 3750)
+    total_row = sheet[len(rows)]
+    assert all(cell.font.b and cell.border.top.style == "thin" for cell in total_row)
+    assert [cell.number_format for cell in total_row[9:13]] == ["0.00"] * 4
+    # The decisions upload reads sheets read-only: it sees the same rows.
+    read_only = openpyxl.load_workbook(files.xlsx, read_only=True)
+    assert list(read_only[SHEET].iter_rows(values_only=True)) == rows
+    read_only.close()
 
     text = files.csv.read_bytes()
     assert text.startswith(b"\xef\xbb\xbf")  # BOM: Excel opens the Chinese correctly
@@ -137,9 +150,23 @@ def test_formulas_in_names_are_neutralised(app, county):
     assert lines[1][1] == "'=HYPERLINK(\"http://x\",\"点我\")"
     assert lines[1][2] == "'+SUM(1,2)"
     sheet = openpyxl.load_workbook(files.xlsx)[SHEET]
-    cell = sheet.cell(row=2, column=2)
-    assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")  # text, never a formula
-    assert cell.quotePrefix
+    for cell in sheet[2][1:3]:
+        assert cell.data_type == "s" and cell.quotePrefix  # text, never a formula
+    assert sheet.cell(row=2, column=2).value.startswith("=HYPERLINK")
+    assert sheet.cell(row=2, column=3).value == "+SUM(1,2)"
+
+
+def test_markup_and_control_characters_in_names_reach_the_sheet_safely(app, county):
+    unit = county.unit(name="<b>甲&乙</b>\x07厂")
+    member = county.member(unit["code"], name="王\x0b五")
+    county.enrol(member)
+    ready(county, member)
+    files = write(app, seal(app))
+    row = next(openpyxl.load_workbook(files.xlsx)[SHEET].iter_rows(min_row=2, values_only=True))
+    stored = [line[1:3] for line in csv.reader(io.StringIO(files.csv.read_text("utf-8-sig")))]
+    # The sheet drops what XML cannot hold; the CSV keeps the names as stored.
+    assert row[1:3] == (stored[1][0].replace("\x07", ""), stored[1][1].replace("\x0b", ""))
+    assert row[1].startswith("<b>甲&乙</b>")
 
 
 def test_download_writes_a_missing_manifest_and_answers_each_format(app, county):

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import xlsxwriter
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -24,6 +23,7 @@ from claims.money import chinese_capital, format_fen
 from claims.runtime import Runtime
 from config.channels import ChannelSettings
 from workflows.errors import Conflict
+from workflows.xlsx_stream import FORMULA_PREFIXES, PageSetup, Sheet, Workbook
 
 # The manifest's columns (报送清单), in order: (key, Chinese header). The city office's
 # decisions sheet has the same columns plus DECISION_COLUMNS; readers find columns by header.
@@ -54,9 +54,12 @@ SHEET, COVER_SHEET = "报送清单", "封面"
 CAUSES = {"illness": "疾病", "accident": "意外"}
 SIGNATURES = ("经办人", "审核人", "县总工会（盖章）", "市总接收人")
 TOTAL_LABEL = "合计"  # the totals row: no claim number, this in the unit column
-_RISKY = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet may read these as a formula
-_EXCEL_DAY_ZERO = date(1899, 12, 30).toordinal()
+_RISKY = FORMULA_PREFIXES  # a spreadsheet may read text starting so as a formula
 _WIDTHS = (15, 24, 10, 21, 22, 8, 11, 11, 11, 12, 12, 12, 12, 28)
+# The list prints landscape on A4, as wide as one page, the header row on every page.
+_MANIFEST_PAGE = PageSetup(landscape=True, fit_width=1, fit_height=0, repeat_header_rows=1,
+                           footer="&C第 &P 页，共 &N 页")
+_COVER_PAGE = PageSetup(fit_width=1, fit_height=1, center_horizontally=True, print_area=True)
 
 
 @dataclass(frozen=True)
@@ -192,69 +195,52 @@ def current_manifest(session: Session, runtime: Runtime, batch: Batch) -> Manife
 def _write_files(session: Session, runtime: Runtime, batch: Batch,
                  files: ManifestFiles) -> Totals:
     assert batch.id is not None
-    workbook = xlsxwriter.Workbook(str(files.xlsx), {"constant_memory": True})
-    try:
-        sealed = batch.sealed_at.astimezone(runtime.settings.tz)
-        workbook.set_properties({"title": f"{TITLE} {batch.batch_no}",
-                                 "created": sealed.replace(tzinfo=None)})
-        sheet, cover = workbook.add_worksheet(SHEET), workbook.add_worksheet(COVER_SHEET)
+    sealed = batch.sealed_at.astimezone(runtime.settings.tz)
+    office = ChannelSettings.from_env().county_office
+    with Workbook(files.xlsx, (SHEET, COVER_SHEET), title=f"{TITLE} {batch.batch_no}",
+                  created=sealed) as book:
         with (files.csv.open("w", encoding="utf-8-sig", newline="") as handle,
-              stream_rows(session, batch.id) as rows):
-            totals = _write_rows(workbook, sheet, csv.writer(handle), runtime, rows)
-        office = ChannelSettings.from_env().county_office
-        _write_cover_sheet(workbook, cover, runtime, batch, totals, office)
-    finally:
-        workbook.close()
+              stream_rows(session, batch.id) as rows,
+              book.sheet(SHEET, widths=_WIDTHS, freeze_rows=1, page=_MANIFEST_PAGE) as sheet):
+            totals = _write_rows(book, sheet, csv.writer(handle), runtime, rows)
+        with book.sheet(COVER_SHEET, widths=(18, 20, 20, 20), page=_COVER_PAGE) as cover:
+            _write_cover_sheet(book, cover, runtime, batch, totals, office)
     files.cover.write_text(cover_html(runtime, batch, totals, office), encoding="utf-8")
     return totals
 
 
-def _write_rows(workbook: Any, sheet: Any, out: Any, runtime: Runtime,
+def _write_rows(book: Workbook, sheet: Sheet, out: Any, runtime: Runtime,
                 rows: Iterable[Any]) -> Totals:
     """The hot loop: one pass over the rows feeds the sheet and the CSV; totals on the way."""
-    header = workbook.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1,
-                                  "align": "center", "valign": "vcenter", "text_wrap": True})
-    money = workbook.add_format({"num_format": "0.00"})
-    day = workbook.add_format({"num_format": "yyyy-mm-dd"})
-    quoted = workbook.add_format({"quote_prefix": True})
-    bold = workbook.add_format({"bold": True, "top": 1})
-    bold_money = workbook.add_format({"bold": True, "top": 1, "num_format": "0.00"})
-    for col, width in enumerate(_WIDTHS):
-        sheet.set_column(col, col, width)
+    header = book.style(bold=True, fill="D9E1F2", border="all", align="center",
+                        valign="center", wrap=True)
+    money, day = book.style(number_format="0.00"), book.style(number_format="yyyy-mm-dd")
+    bold = book.style(bold=True, border="top")
+    bold_money = book.style(bold=True, border="top", number_format="0.00")
     headers = [title for _key, title in MANIFEST_COLUMNS]
-    sheet.write_row(0, 0, headers, header)
+    sheet.write_row(headers, header)
     out.writerow(headers)
+    styles = (0, 0, 0, 0, 0, 0, day, day, day, money, money, money, money, 0)
     products = {code: p.name for code, p in runtime.catalogue.products.items()}
     names = runtime.catalogue.document_names
     summaries: dict[str | None, str] = {}  # most claims share their documents' JSON
     totals = Totals()
     amounts, by_product = totals.amounts, totals.by_product
-    write_string, write_number, writerow = sheet.write_string, sheet.write_number, out.writerow
-    row = 0
+    write_row, writerow = sheet.write_row, out.writerow
+    count = 0
     for (claim_no, unit, member, id_number, product, cause, incident, admission, discharge,
          expense, insured, self_paid, estimate, documents) in rows:
-        row += 1
+        count += 1
         masked, product_name = mask(id_number) or "", products.get(product, product)
         cause_label = CAUSES.get(cause, cause)
         summary = summaries.get(documents)
         if summary is None:
             summary = summaries[documents] = summarise_documents(documents, names)
-        write_string(row, 0, claim_no)
-        write_string(row, 1, unit, quoted if unit.startswith(_RISKY) else None)
-        write_string(row, 2, member, quoted if member.startswith(_RISKY) else None)
-        write_string(row, 3, masked)
-        write_string(row, 4, product_name)
-        write_string(row, 5, cause_label)
-        write_number(row, 6, incident.toordinal() - _EXCEL_DAY_ZERO, day)
-        if admission is not None:
-            write_number(row, 7, admission.toordinal() - _EXCEL_DAY_ZERO, day)
-        if discharge is not None:
-            write_number(row, 8, discharge.toordinal() - _EXCEL_DAY_ZERO, day)
-        write_number(row, 9, expense / 100, money)
-        write_number(row, 10, insured / 100, money)
-        write_number(row, 11, self_paid / 100, money)
-        write_number(row, 12, estimate / 100, money)
-        write_string(row, 13, summary)
+        # Text cells that look like formulas get the quote prefix in the sheet (the writer
+        # does it for every text cell) and a leading apostrophe in the CSV.
+        write_row((claim_no, unit, member, masked, product_name, cause_label, incident,
+                   admission, discharge, expense / 100, insured / 100, self_paid / 100,
+                   estimate / 100, summary), styles)
         writerow((claim_no, csv_text(unit), csv_text(member), masked, product_name, cause_label,
                   incident.isoformat(), admission.isoformat() if admission else "",
                   discharge.isoformat() if discharge else "", format_fen(expense),
@@ -268,25 +254,12 @@ def _write_rows(workbook: Any, sheet: Any, out: Any, runtime: Runtime,
             subtotal = by_product[product_name] = [0, 0]
         subtotal[0] += 1
         subtotal[1] += estimate
-    totals.count = row
-    row += 1
-    sheet.write_blank(row, 0, None, bold)
-    sheet.write_string(row, 1, TOTAL_LABEL, bold)
-    sheet.write_string(row, 2, f"{totals.count}件", bold)
-    for col in range(3, 9):
-        sheet.write_blank(row, col, None, bold)
-    for col, amount in zip(range(9, 13), amounts, strict=True):
-        sheet.write_number(row, col, amount / 100, bold_money)
-    sheet.write_blank(row, 13, None, bold)
-    out.writerow(("", TOTAL_LABEL, f"{totals.count}件", "", "", "", "", "", "",
+    totals.count = count
+    sheet.write_row((None, TOTAL_LABEL, f"{count}件", *[None] * 6, *(a / 100 for a in amounts),
+                     None), (bold,) * 9 + (bold_money,) * 4 + (bold,))
+    out.writerow(("", TOTAL_LABEL, f"{count}件", "", "", "", "", "", "",
                   *(format_fen(a) for a in amounts), ""))
-    sheet.autofilter(0, 0, max(totals.count, 1), len(MANIFEST_COLUMNS) - 1)
-    sheet.freeze_panes(1, 0)
-    sheet.set_landscape()
-    sheet.set_paper(9)  # A4
-    sheet.fit_to_pages(1, 0)
-    sheet.repeat_rows(0)
-    sheet.set_footer("&C第 &P 页，共 &N 页")
+    sheet.autofilter(1, 0, max(count + 1, 2), len(MANIFEST_COLUMNS) - 1)
     return totals
 
 
@@ -306,52 +279,32 @@ def _cover_lines(runtime: Runtime, batch: Batch, totals: Totals,
     ]
 
 
-def _write_cover_sheet(workbook: Any, sheet: Any, runtime: Runtime, batch: Batch,
+def _write_cover_sheet(book: Workbook, sheet: Sheet, runtime: Runtime, batch: Batch,
                        totals: Totals, office: str) -> None:
     """The printable cover (封面): who sends what to whom, subtotals, signature lines; one A4."""
-    title = workbook.add_format({"bold": True, "font_size": 18, "align": "center",
-                                 "valign": "vcenter"})
-    label = workbook.add_format({"bold": True, "border": 1, "valign": "vcenter"})
-    value = workbook.add_format({"border": 1, "valign": "vcenter", "text_wrap": True})
-    head = workbook.add_format({"bold": True, "border": 1, "align": "center",
-                                "bg_color": "#D9E1F2"})
-    cell = workbook.add_format({"border": 1})
-    money = workbook.add_format({"border": 1, "num_format": "0.00"})
-    sign = workbook.add_format({"valign": "bottom"})
-    sheet.set_column(0, 0, 18)
-    sheet.set_column(1, 3, 20)
-    sheet.set_row(0, 36)
-    sheet.merge_range(0, 0, 0, 3, TITLE, title)
-    row = 2
+    title = book.style(bold=True, size=18, align="center", valign="center")
+    label = book.style(bold=True, border="all", valign="center")
+    value = book.style(border="all", valign="center", wrap=True)
+    head = book.style(bold=True, border="all", align="center", fill="D9E1F2")
+    cell = book.style(border="all")
+    money = book.style(border="all", number_format="0.00")
+    sign = book.style(valign="bottom")
+    row = sheet.write_row((TITLE, None, None, None), title, height=36)
+    sheet.merge(row, 0, row, 3)
+    sheet.skip()
     for name, text in _cover_lines(runtime, batch, totals, office):
-        sheet.write_string(row, 0, name, label)
-        sheet.merge_range(row, 1, row, 3, text, value)
-        row += 1
-    row += 1
-    sheet.write_row(row, 0, ["险种", "件数", "预估互助金（元）", "备注"], head)
+        row = sheet.write_row((name, text, None, None), (label, value, value, value))
+        sheet.merge(row, 1, row, 3)
+    sheet.skip()
+    sheet.write_row(("险种", "件数", "预估互助金（元）", "备注"), head)
     for name, (count, estimate) in sorted(totals.by_product.items()):
-        row += 1
-        sheet.write_string(row, 0, name, cell)
-        sheet.write_number(row, 1, count, cell)
-        sheet.write_number(row, 2, estimate / 100, money)
-        sheet.write_blank(row, 3, None, cell)
-    row += 1
-    sheet.write_string(row, 0, TOTAL_LABEL, head)
-    sheet.write_number(row, 1, totals.count, cell)
-    sheet.write_number(row, 2, totals.amounts[3] / 100, money)
-    sheet.write_blank(row, 3, None, cell)
-    row += 2
+        sheet.write_row((name, count, estimate / 100, None), (cell, cell, money, cell))
+    sheet.write_row((TOTAL_LABEL, totals.count, totals.amounts[3] / 100, None),
+                    (head, cell, money, cell))
+    sheet.skip()
     for who in SIGNATURES:
-        sheet.set_row(row, 30)
-        sheet.write_string(row, 0, f"{who}：", sign)
-        sheet.write_string(row, 1, "____________________", sign)
-        sheet.write_string(row, 2, "日期：_____年___月___日", sign)
-        row += 1
-    sheet.set_paper(9)
-    sheet.set_portrait()
-    sheet.center_horizontally()
-    sheet.print_area(0, 0, row, 3)
-    sheet.fit_to_pages(1, 1)
+        sheet.write_row((f"{who}：", "____________________", "日期：_____年___月___日"), sign,
+                        height=30)
 
 
 def cover_html(runtime: Runtime, batch: Batch, totals: Totals, office: str) -> str:
