@@ -113,13 +113,21 @@ class Claim(SQLModel, table=True):
         sa.Index("ix_claim_state_id", "state", "id"),
         sa.Index("ix_claim_unit_id", "unit_id", "id"),
         sa.Index("ix_claim_member_product", "member_id", "product_code", "incident_date"),
+        # Lists newest first by product, by batch, by unit and state; the status check by
+        # beneficiary (migration 0005, found with `python -m bench load`).
+        sa.Index("ix_claim_product_id", "product_code", "id"),
+        sa.Index("ix_claim_batch", "batch_id", "id"),
+        sa.Index("ix_claim_unit_state", "unit_id", "state", "id"),
+        sa.Index("ix_claim_beneficiary", "beneficiary_id_number",
+                 postgresql_where=sa.text("beneficiary_id_number IS NOT NULL"),
+                 sqlite_where=sa.text("beneficiary_id_number IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     claim_no: str = Field(max_length=20, unique=True, index=True)
     member_id: int = Field(foreign_key="member.id")
     unit_id: int = Field(foreign_key="unit.id")  # the member's unit when logged: scoping and lists
-    product_code: str = Field(max_length=40, index=True)
+    product_code: str = Field(max_length=40)
     enrolment_id: int | None = Field(default=None, foreign_key="enrolment.id")
     cause: str = Field(max_length=10)
     incident_date: date
@@ -138,13 +146,15 @@ class Claim(SQLModel, table=True):
     documents: list[dict[str, Any]] = _json(default_factory=list)
     estimate: int = _fen(0)  # fen
     approved_amount: int | None = _fen(None)  # fen, the city office's decision
+    approved_on: date | None = None  # configured time zone: "approved, no money after N days"
     paid_amount: int | None = _fen(None)  # fen, paid to the worker
     above_estimate: bool = False  # approved above the estimate: flagged for review
     state: str = Field(default="logged", max_length=20)
     # Optimistic locking: SQLAlchemy bumps it on every UPDATE, "WHERE version = :old".
     version: int | None = Field(default=None, sa_column=_CLAIM_VERSION)
-    batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
+    batch_id: int | None = Field(default=None, foreign_key="batch.id")
     last_reason: str | None = Field(default=None, max_length=200)
+    last_reason_code: str | None = Field(default=None, max_length=40)  # config/reasons.toml
     onsite_date: date | None = None
     onsite_place: str | None = Field(default=None, max_length=200)
     receipt_no: str | None = Field(default=None, max_length=200, unique=True)
@@ -173,6 +183,7 @@ class ClaimEvent(SQLModel, table=True):
     actor: str = Field(max_length=100)
     at: datetime = _stamp()
     payload: dict[str, Any] = _json(default_factory=dict)
+    reason_code: str | None = Field(default=None, max_length=40)  # reject/return/request_materials
 
 
 class Notification(SQLModel, table=True):

@@ -66,6 +66,38 @@ def needed_documents(product: Product, facts: ClaimFacts) -> list[str]:
     return [*product.required_documents, *conditional]
 
 
+def cap_left(cap_per_share: int, shares: int, used: int) -> int:
+    """What a cap still allows (fen): the cap x shares less what was used, never below 0.
+    The estimate and the member's history both ask this, so they cannot disagree."""
+    return max(0, cap_per_share * shares - used)
+
+
+@dataclass(frozen=True)
+class CapStanding:
+    """A product's cap for a member: per calendar year, or once in a lifetime (lump sums)."""
+
+    period: str  # "year" | "lifetime"
+    cap: int  # fen, x shares
+    used: int  # fen: approved amounts of the member's claims in the paid states
+    left: int  # fen
+
+
+def cap_standing(product: Product, shares: int, *, paid_this_year: int,
+                 paid_lifetime: int) -> CapStanding | None:
+    """The product's yearly (or lifetime) cap, used and left; None for caps per claim only."""
+    for benefit in product.benefits:
+        if benefit.type == "expense" and benefit.cap is not None and benefit.cap_period == "year":
+            return CapStanding("year", benefit.cap * shares, paid_this_year,
+                               cap_left(benefit.cap, shares, paid_this_year))
+    for benefit in product.benefits:
+        if benefit.type == "lump_sum" or (benefit.type == "expense" and benefit.cap is not None
+                                          and benefit.cap_period == "lifetime"):
+            per_share = benefit.amount if benefit.type == "lump_sum" else benefit.cap or 0
+            return CapStanding("lifetime", per_share * shares, paid_lifetime,
+                               cap_left(per_share, shares, paid_lifetime))
+    return None
+
+
 def _component(
     benefit: Benefit,
     facts: ClaimFacts,
@@ -80,12 +112,8 @@ def _component(
         exact = Decimal(max(0, base - benefit.deductible)) * benefit.ratio * shares
         if benefit.cap is None:
             return exact
-        cap = benefit.cap * shares
-        if benefit.cap_period == "year":
-            cap -= paid_this_year
-        elif benefit.cap_period == "lifetime":
-            cap -= paid_lifetime
-        return min(exact, Decimal(max(0, cap)))
+        used = {"year": paid_this_year, "lifetime": paid_lifetime}.get(benefit.cap_period, 0)
+        return min(exact, Decimal(cap_left(benefit.cap, shares, used)))
     if benefit.type == "grade":
         grade = facts.disability_grade
         if not grade:
@@ -96,7 +124,7 @@ def _component(
     if benefit.type == "fixed":
         return Decimal(benefit.amount * shares)
     if benefit.type == "lump_sum":
-        return Decimal(max(0, benefit.amount * shares - paid_lifetime))
+        return Decimal(cap_left(benefit.amount, shares, paid_lifetime))
     raise ValueError(f"unknown benefit type {benefit.type!r}")
 
 
@@ -285,9 +313,12 @@ def missing_documents(documents: list[dict]) -> list[str]:
 
 
 __all__ = [
+    "CapStanding",
     "ClaimFacts",
     "Coverage",
     "RuleFailure",
+    "cap_left",
+    "cap_standing",
     "conditions_met",
     "deadline",
     "document_statuses",

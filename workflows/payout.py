@@ -33,7 +33,8 @@ MAX_DECISIONS = 5000  # far above any weekly batch; bounds the work one upload c
 BRING = "身份证原件; 代领需授权委托书"
 BRING_BENEFICIARY = "受益人身份证原件; 代领需授权委托书"
 # An error fire() names by its event field, named here by the decision's field.
-_DECISION_FIELD = {"amount": "approved_amount", "reason": "reason"}
+_DECISION_FIELD = {"amount": "approved_amount", "reason": "reason",
+                   "reason_code": "reason_code"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Decision:
     where: str  # how errors name the row: "decisions.3" (JSON, from 0) or "rows.7" (sheet row)
     labels: Mapping[str, str] = field(default_factory=dict)  # field -> its name in errors
     problems: tuple[FieldError, ...] = ()  # found while reading the row, e.g. a bad amount cell
+    reason_code: str | None = None  # config/reasons.toml; its label stands in for a reason
 
     def name_of(self, key: str) -> str:
         """The error field for `key` of this row: decisions.3.approved_amount, rows.7.核准金额."""
@@ -137,9 +139,12 @@ def _check_decision(decision: Decision) -> list[FieldError]:
         if amount is not None:
             errors.append(FieldError(decision.name_of("approved_amount"), "not_applicable",
                                      f"An approved amount does not apply to a {outcome} claim."))
-        if not (reason or "").strip():
+        if not (reason or "").strip() and not decision.reason_code:
             errors.append(FieldError(decision.name_of("reason"), "required",
-                                     f"A {outcome} claim needs a reason."))
+                                     f"A {outcome} claim needs a reason (or a reason code)."))
+    if outcome == "approved" and decision.reason_code:
+        errors.append(FieldError(decision.name_of("reason_code"), "not_applicable",
+                                 "A reason code is for rejected and returned claims."))
     if reason is not None and len(reason) > REASON_MAX:
         errors.append(FieldError(decision.name_of("reason"), "too_long",
                                  f"At most {REASON_MAX} characters."))
@@ -179,6 +184,8 @@ def _fire_decision(session: Session, runtime: Runtime, decision: Decision, claim
     fields: dict[str, Any] = {"reason": reason}
     if decision.outcome == "approved":
         fields["amount"] = decision.approved_amount
+    else:
+        fields["reason_code"] = decision.reason_code
     try:
         with session.begin_nested():
             fire(session, runtime, claim, OUTCOME_EVENTS[decision.outcome], actor, fields)

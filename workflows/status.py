@@ -19,6 +19,7 @@ from claims.models import Claim, ClaimEvent, Member
 from claims.money import format_fen
 from claims.rules import RECEIVED
 from claims.runtime import Runtime
+from workflows.history import masked_history, member_history
 from workflows.lifecycle import STATES
 
 # Money has arrived: the worker may come and collect it.
@@ -245,7 +246,12 @@ def _claims_matching(query: Mapping[str, str]) -> sa.Select[Any]:
         return base.where(Claim.claim_no == query["claim_no"],
                           _holder_last6() == query["id_last6"])
     id_number, name = query["id_number"], query["name"]
-    own = sa.and_(Member.id_number == id_number, Member.name == name)
+    # Both sides are conditions on the claim table, each with its index (member_id;
+    # beneficiary_id_number), so the OR is two index lookups, not a scan of every claim.
+    # ID numbers are unique: the member is one value (an IN would defeat PostgreSQL's BitmapOr).
+    member_id = (select(Member.id).where(Member.id_number == id_number, Member.name == name)
+                 .scalar_subquery())
+    own = Claim.member_id == member_id
     as_beneficiary = sa.and_(Claim.death == sa.true(), Claim.beneficiary_id_number == id_number,
                              Claim.beneficiary_name == name)
     return base.where(sa.or_(own, as_beneficiary)).order_by(Claim.id.desc())  # type: ignore[union-attr]
@@ -275,3 +281,17 @@ def look_up_claims(session: Session, runtime: Runtime,
             claim, by_claim[claim.id], product_name=product.name if product else claim.product_code,
             tz=settings.tz, names=catalogue.document_names, collection=collection))
     return answers
+
+
+def look_up_history(session: Session, runtime: Runtime,
+                    query: Mapping[str, str]) -> dict[str, Any] | None:
+    """The asker's own history, masked, when they asked by ID number and name as a member;
+    None by claim number, or for a beneficiary who is no member. Ask only after a right
+    guess: a wrong one must not take longer or shorter for a member without claims."""
+    if "id_number" not in query:
+        return None
+    member = session.exec(select(Member).where(Member.id_number == query["id_number"],
+                                               Member.name == query["name"])).first()
+    if member is None:
+        return None
+    return masked_history(member_history(session, runtime, member))

@@ -44,6 +44,7 @@ from workflows.lifecycle import (
     EventSpec,
     allowed_events,
 )
+from workflows.reasons import record_reason_code, with_reason_code
 
 
 @dataclass
@@ -112,9 +113,11 @@ def fire(session: Session, runtime: Runtime, claim: Claim, event: str, actor: Ac
     if spec.door != door or (is_user and actor.role not in spec.roles):
         raise Forbidden(f"'{event}' is fired by the {spec.door}, not through this call.")
     fields = {k: v for k, v in (fields or {}).items() if k != "event"}
+    fields = with_reason_code(runtime, spec, fields)  # a code's label may stand in for a reason
     check_fields(spec, fields)
     firing = Firing(session, runtime, claim, spec, actor, fields)
     EFFECTS.get(event, lambda _f: None)(firing)
+    record_reason_code(firing)
     from_state, version = claim.state, claim.version
     ClaimLifecycle(model=claim, state_field="state").send(event)
     claim.updated_at = datetime.now(UTC)
@@ -126,7 +129,7 @@ def fire(session: Session, runtime: Runtime, claim: Claim, event: str, actor: Ac
     assert claim.version == version + 1
     audit = ClaimEvent(claim_id=claim.id, event=event, from_state=from_state,
                        to_state=claim.state, version=claim.version, actor=actor.username,
-                       payload=firing.payload)
+                       payload=firing.payload, reason_code=firing.fields.get("reason_code"))
     session.add(audit)
     session.flush()
     return audit
@@ -214,6 +217,7 @@ def _approve(firing: Firing) -> None:
         raise _refuse("amount", "amount_not_positive", "The approved amount must be above 0.")
     claim = firing.claim
     claim.approved_amount = amount
+    claim.approved_on = firing.runtime.today()
     claim.above_estimate = amount > claim.estimate
     claim.last_reason = firing.fields.get("reason")
     firing.payload = {"amount": format_fen(amount), "above_estimate": claim.above_estimate}
@@ -222,8 +226,11 @@ def _approve(firing: Firing) -> None:
 def _return(firing: Firing) -> None:
     claim = firing.claim
     _reject_documents(firing, list(firing.fields.get("documents") or []), firing.fields["reason"])
+    left = firing.session.get(Batch, claim.batch_id) if claim.batch_id is not None else None
     leave_batch(firing.session, claim)
     _with_reason(firing)
+    if left is not None:  # reconciliation counts a batch's returns by it
+        firing.payload["batch_no"] = left.batch_no
 
 
 def leave_batch(session: Session, claim: Claim) -> None:

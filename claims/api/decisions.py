@@ -6,6 +6,7 @@ One URL takes the decisions as JSON or as the city office's sheet (.xlsx, multip
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import request
@@ -27,6 +28,7 @@ from claims.schemas.payout import (
 )
 from workflows.errors import FieldError, RuleFailed
 from workflows.payout import Decision, apply_decisions
+from workflows.reasons import reasons_of
 
 blp = Blueprint("decisions", __name__, url_prefix="/api/v1/batches",
                 description="The city office's decisions on a delivered batch")
@@ -39,7 +41,8 @@ _REQUEST_BODY = {
             "type": "object", "required": ["file"],
             "properties": {"file": {"type": "string", "format": "binary",
                                     "description": "The manifest (.xlsx) with 审核结果, "
-                                                   "核准金额 and 原因 filled in"}}}},
+                                                   "核准金额 and 原因 filled in (and "
+                                                   "原因代码, a reason code, if added)"}}}},
         XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}},
     },
 }
@@ -51,6 +54,18 @@ def _is_xlsx_upload(filename: str | None, mimetype: str | None) -> bool:
 
 def decisions_from_request() -> list[Decision]:
     """The decisions sent: a JSON body, an uploaded sheet, or the workbook as the body."""
+    return [_coded(decision) for decision in _decisions_sent()]
+
+
+def _coded(decision: Decision) -> Decision:
+    """A sheet's 原因代码 may hold a code or its exact label: either names the code."""
+    if not decision.reason_code:
+        return decision
+    found = reasons_of(get_runtime()).find(decision.reason_code)
+    return replace(decision, reason_code=found.code) if found else decision
+
+
+def _decisions_sent() -> list[Decision]:
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:

@@ -14,8 +14,10 @@ from claims.api.security import ANY_STAFF, STAFF_ONLY, current_actor
 from claims.idcard import mask
 from claims.models import Member, Unit
 from claims.registry import register_member
-from claims.runtime import get_session
+from claims.runtime import get_runtime, get_session
+from claims.schemas.history import MemberHistorySchema
 from claims.schemas.members import MemberInSchema, MemberQuerySchema, MemberSchema
+from workflows.history import member_history
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1/members", description="Insured workers")
 
@@ -84,3 +86,19 @@ class MemberView(MethodView):
         if row is None:
             abort(404, message="No such member.")
         return member_view(*row)
+
+
+@blp.route("/<int:member_id>/history")
+class MemberHistoryView(MethodView):
+    @ANY_STAFF
+    @blp.response(200, MemberHistorySchema)
+    @blp.alt_response(404, description="No such member, or another unit's")
+    def get(self, member_id: int) -> dict[str, Any]:
+        """Every enrolment and claim of the member, and per product and year: cap, used, left."""
+        session = get_session()
+        row = session.execute(visible_members().where(Member.id == member_id)).first()
+        if row is None:
+            abort(404, message="No such member.")
+        member, unit_code = row
+        return {"member": member_view(member, unit_code),
+                **member_history(session, get_runtime(), member)}

@@ -17,7 +17,7 @@ from claims.api.base import Blueprint, error_response
 from claims.runtime import get_runtime, get_session
 from claims.schemas.status import StatusAnswerSchema, StatusQuerySchema, normal_claim_no
 from config.settings import Settings
-from workflows.status import look_up_claims
+from workflows.status import look_up_claims, look_up_history
 
 blp = Blueprint("status", __name__, url_prefix="/api/v1/status",
                 description="Public status check for workers: no token, wrong guesses limited")
@@ -54,7 +54,8 @@ def limit_wrong_guesses(app: flask.Flask, *blueprints: flask.Blueprint) -> Limit
     # are two guesses from the same address. With the store down, each process counts alone.
     settings: Settings = app.extensions["mutualaid"].settings
     limiter = Limiter(client_address, storage_uri=settings.ratelimit_storage_uri,
-                      strategy="moving-window", key_prefix="mutualaid-status",
+                      strategy="moving-window",
+                      key_prefix=f"{settings.ratelimit_key_prefix}-status",
                       headers_enabled=False, in_memory_fallback_enabled=True)
     limiter.init_app(app)
     for blueprint in blueprints:
@@ -98,4 +99,5 @@ class StatusView(MethodView):
         claims = look_up_claims(get_session(), get_runtime(), query)
         if not claims:
             abort(404, message=NO_MATCH)
-        return {"claims": claims}, {"Cache-Control": "no-store"}
+        history = look_up_history(get_session(), get_runtime(), query)
+        return {"claims": claims, "history": history}, {"Cache-Control": "no-store"}

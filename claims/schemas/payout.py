@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 import zipfile
+import zlib
 from io import BytesIO
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -43,6 +44,9 @@ class DecisionInSchema(InputSchema):
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(list(OUTCOME_EVENTS)))
     approved_amount = Money(allow_none=True)
     reason = Text(allow_none=True)
+    reason_code = Text(allow_none=True, max_length=40, metadata={
+        "description": "rejected or returned: a code of config/reasons.toml (its label stands "
+                       "in for a missing reason)"})
 
 
 class DecisionsInSchema(InputSchema):
@@ -87,7 +91,7 @@ def decisions_from_json(items: list[dict[str, Any]]) -> list[Decision]:
     """The body's decisions, named decisions.0, decisions.1, ... in errors (as the schema does)."""
     return [Decision(claim_no=item["claim_no"], outcome=item["outcome"],
                      approved_amount=item.get("approved_amount"), reason=item.get("reason"),
-                     where=f"decisions.{index}")
+                     reason_code=item.get("reason_code"), where=f"decisions.{index}")
             for index, item in enumerate(items)]
 
 
@@ -99,12 +103,17 @@ SHEET_HEADERS: dict[str, str] = {
 }
 OUTCOME_WORDS: dict[str, str] = {"核准": "approved", "不予赔付": "rejected", "退回": "returned",
                                  **{word: word for word in OUTCOME_EVENTS}}
+# Columns read when the sheet has them: the reason's code beside its text (原因代码 beside 原因).
+OPTIONAL_HEADERS: dict[str, str] = {"reason_code": "原因代码"}
+ROW_LABELS: dict[str, str] = {**SHEET_HEADERS, **OPTIONAL_HEADERS}
 TOTALS_LABELS = ("合计", "总计", "小计")
 HEADER_SEARCH_ROWS = 20  # the header row may sit below a title
 MAX_SHEET_ROWS = 20_000
 MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a 1 MiB upload may not unpack into gigabytes
 _UNREADABLE = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError,
-               OSError, ParseError, EOFError)
+               OSError, ParseError, EOFError,
+               zlib.error,  # a corrupt deflate stream
+               RuntimeError)  # zipfile: encrypted, or a version or method it cannot read
 
 
 def _refuse_file(code: str, message: str) -> RuleFailed:
@@ -145,6 +154,8 @@ def _read_book(book: Any) -> list[Decision]:
             columns = {key: headers.index(title) for key, title in SHEET_HEADERS.items()
                        if title in headers}
             if len(columns) == len(SHEET_HEADERS):
+                columns |= {key: headers.index(title) for key, title in OPTIONAL_HEADERS.items()
+                            if title in headers}
                 return _read_rows(rows, columns)
             missing = [title for key, title in SHEET_HEADERS.items() if key not in columns]
             break
@@ -159,7 +170,8 @@ def _read_rows(rows: Any, columns: dict[str, int]) -> list[Decision]:
         if number > MAX_SHEET_ROWS:
             raise _refuse_file("too_many_rows", f"At most {MAX_SHEET_ROWS} rows are read.")
         cells = {key: _cell(row, index) for key, index in columns.items()}
-        if all(cells[key] is None for key in ("outcome", "approved_amount", "reason")):
+        if all(cells.get(key) is None
+               for key in ("outcome", "approved_amount", "reason", "reason_code")):
             continue  # undecided, blank, or the totals row
         if _is_totals_row(row, cells):
             continue  # the city office may total the approved amounts too
@@ -190,8 +202,8 @@ def _decision_from_row(number: int, cells: dict[str, Any]) -> Decision:
     if outcome is not None:
         outcome = OUTCOME_WORDS.get(outcome.lower(), outcome)
     return Decision(claim_no=_text(cells["claim_no"]), outcome=outcome, approved_amount=amount,
-                    reason=_text(cells["reason"]), where=where, labels=SHEET_HEADERS,
-                    problems=tuple(problems))
+                    reason=_text(cells["reason"]), where=where, labels=ROW_LABELS,
+                    problems=tuple(problems), reason_code=_text(cells.get("reason_code")))
 
 
 def _cell(row: tuple[Any, ...], index: int) -> Any:

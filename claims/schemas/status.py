@@ -9,6 +9,7 @@ import marshmallow as ma
 
 from claims.schemas.common import InputSchema
 from claims.schemas.fields import IdNumber, Text, coded
+from claims.schemas.history import StatusHistorySchema
 
 BY_CLAIM_NO = ("claim_no", "id_last6")
 BY_ID_NUMBER = ("id_number", "name")
@@ -109,3 +110,6 @@ class ClaimStatusSchema(ma.Schema):
 
 class StatusAnswerSchema(ma.Schema):
     claims = ma.fields.List(ma.fields.Nested(ClaimStatusSchema))
+    history = ma.fields.Nested(StatusHistorySchema, allow_none=True, metadata={
+        "description": "by ID number and name only: the worker's enrolments, claims and per "
+                       "product and year the cap, used and left; null otherwise"})

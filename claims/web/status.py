@@ -16,7 +16,7 @@ from flask_limiter import RateLimitExceeded
 from claims.api.status import retry_after_seconds
 from claims.runtime import get_runtime, get_session
 from claims.schemas.status import BY_CLAIM_NO, BY_ID_NUMBER, StatusQuerySchema
-from workflows.status import look_up_claims
+from workflows.status import look_up_claims, look_up_history
 
 pages = Blueprint("status_pages", __name__)
 
@@ -49,11 +49,12 @@ TONES = {
 
 def _render(by: str, status: int = 200, *, values: dict[str, str] | None = None,
             errors: dict[str, str] | None = None,
-            claims: list[dict[str, Any]] | None = None) -> flask.Response:
+            claims: list[dict[str, Any]] | None = None,
+            history: dict[str, Any] | None = None) -> flask.Response:
     # A full ID number is never written into a page, not even the one just typed.
     shown = {name: value for name, value in (values or {}).items() if name != "id_number"}
     page = render_template("status.html", by=by, values=shown, errors=errors or {},
-                           claims=claims, tones=TONES)
+                           claims=claims, tones=TONES, history=history)
     response = flask.make_response(page, status)
     if request.method == "POST":
         response.headers["Cache-Control"] = "no-store"  # personal data: never kept by caches
@@ -116,7 +117,8 @@ def status_answer() -> flask.Response:
     claims = look_up_claims(get_session(), get_runtime(), query)
     if not claims:  # a wrong guess: 404 counts against the limits, as in the API
         return _render(by, 404, values=values, errors={SHAPES[by][-1]: NO_MATCH})
-    return _render(by, values=values, claims=claims)
+    history = look_up_history(get_session(), get_runtime(), query)  # by ID number and name
+    return _render(by, values=values, claims=claims, history=history)
 
 
 @pages.errorhandler(RateLimitExceeded)
