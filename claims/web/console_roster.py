@@ -1,0 +1,104 @@
+"""Console: import a unit's roster (名册导入) at /console/members/import. Check first (a dry
+run), see every bad row with its row number, column and reason, then import: all or nothing.
+The same reading (claims/schemas/roster.py) and rules (workflows/roster.py) as the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+from flask import g, render_template, request
+from flask_babel import gettext as _
+
+from claims.runtime import get_runtime, get_session
+from claims.schemas.roster import COLUMNS, MAX_ROSTER_BYTES, read_roster
+from claims.web.console import console
+from claims.web.forms import chinese
+from workflows.errors import DomainError
+from workflows.roster import RosterRefused, import_roster
+
+# Chinese for the roster's own refusal codes (the shared ones are in claims.web.forms).
+ROSTER_MESSAGES: dict[str, str] = {
+    "invalid_id_number": "身份证号码格式不正确（18 位）",
+    "invalid_check_digit": "身份证号码校验位不正确",
+    "invalid_birth_date": "身份证号码中的出生日期不正确",
+    "id_number_as_number": "身份证号码被存成了数字，末几位已丢失：请把该列设为文本后重新填写",
+    "duplicate_in_file": "文件中身份证号码重复",
+    "unknown_unit": "没有此单位代码",
+    "other_unit": "只能导入本单位的职工",
+    "other_unit_member": "此身份证号码已登记在其他单位，请联系县总工会",
+    "unknown_product": "没有此险种",
+    "overlapping_enrolment": "与已有参保期间重叠",
+    "shares": "参保份数超出允许范围",
+    "end_before_start": "止保日期早于起保日期",
+    "unreadable_file": "文件无法读取，请上传 .xlsx 或 .csv 文件",
+    "unsupported_format": "不支持旧版 .xls 文件，请另存为 .xlsx 或 .csv",
+    "missing_columns": "未找到表头：姓名、身份证号、单位代码",
+    "empty_file": "文件中没有职工数据",
+    "too_many_rows": "行数过多，请分批导入",
+    "file_too_large": "文件过大",
+}
+
+
+@console.before_app_request
+def _allow_large_rosters() -> None:
+    # Raised before the console's CSRF check reads the form: a roster may exceed 1 MiB.
+    if request.endpoint == "console.roster_import" and request.method == "POST":
+        request.max_content_length = MAX_ROSTER_BYTES
+
+
+def _message(code: str, message: str) -> str:
+    return ROSTER_MESSAGES.get(code) or chinese(code, message)
+
+
+def _problems(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's errors as table rows: row number, column as written, reason."""
+    return [{"row": e.get("row"), "column": str(e["field"]).split(".", 2)[-1],
+             "message": _message(e["code"], e["message"]), "code": e["code"]} for e in errors]
+
+
+@console.route("/members/import", methods=["GET", "POST"])
+def roster_import() -> Any:
+    """Upload a roster: 预检 (check only) or 导入 (check, then apply all rows or none)."""
+    headers = [(names[0], names[-2] if len(names) > 2 else names[-1])
+               for names in COLUMNS.values()]
+    if request.method == "GET":
+        return render_template("console/roster_import.html", headers=headers, report=None,
+                               problems=[], failure=None)
+    dry_run = request.form.get("action") != "import"
+    upload = request.files.get("file")
+    report: dict[str, Any] | None = None
+    problems: list[dict[str, Any]] = []
+    failure: str | None = None
+    status = 200
+    db = get_session()
+    if upload is None or not upload.filename:
+        failure, status = _("请选择要上传的花名册文件。"), 422
+    else:
+        try:
+            roster = read_roster(upload.read(), source=upload.filename)
+            result = import_roster(db, get_runtime(), g.actor, roster, dry_run=dry_run)
+        except RosterRefused as refused:
+            db.rollback()
+            report, status = refused.report, 422
+            problems = _problems(report["errors"])
+        except DomainError as error:
+            db.rollback()
+            first = error.errors[0] if error.errors else None
+            failure = _message(first.code, first.message) if first else error.message
+            status = error.status
+        else:
+            report = result.as_dict(roster)
+            problems = _problems(report["errors"])
+            if dry_run:
+                db.rollback()
+            else:
+                db.commit()
+                flask.flash(_("已导入：新增 %(created)s 人，更新 %(updated)s 人，新增参保 "
+                              "%(enrolled)s 条。", created=report["members_created"],
+                              updated=report["members_updated"],
+                              enrolled=report["enrolments_created"]))
+    return render_template("console/roster_import.html", headers=headers, report=report,
+                           problems=problems, failure=failure,
+                           filename=upload.filename if upload else ""), status
