@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlmodel import Session, select
 
 from claims.auth import Actor, create_user
 from claims.db import session_scope
+from claims.demo_history import Ledger, Path, carry_on, write_history
 from claims.idcard import make_id_number
 from claims.models import Claim, Enrolment, Member, Unit, User
 from claims.rules import ClaimFacts, enrolment_problems, needed_documents
@@ -65,7 +67,8 @@ DOCUMENT_REASONS = {  # why a clerk turns a document back
 WITHDRAW_REASONS = ("职工已通过其他渠道报销，单位工会申请撤回", "误报险种，单位工会撤回后重报",
                     "材料需重新整理，单位工会申请撤回")
 # What the demo claims do after being logged, and how often.
-SCENARIOS = dict(ready=36, logged=14, missing=14, pending=14, resubmitted=6, withdrawn=10)
+SCENARIOS = dict(history=110, ready=12, logged=10, missing=10, pending=10, resubmitted=4,
+                 withdrawn=8)
 PRODUCT_MIX = {"inpatient": 60, "accident": 22, "critical_illness": 8, "female_special": 10}
 
 
@@ -174,9 +177,9 @@ def claim_fields(rng: random.Random, product: Product, member: Member, enrolment
     """Plausible claim fields as the API schema gives them; None when no date would fit."""
     cause = "accident" if product.code == "accident" or (
         product.code == "inpatient" and rng.random() < 0.2) else "illness"
-    # Within the last ~10 months, after the waiting period for illnesses, discharged by today.
+    # Within the last four months, after the waiting period for illnesses, discharged by today.
     waiting = product.waiting_days if cause == "illness" else 0
-    low = max(enrolment.start_date + timedelta(days=waiting), today - timedelta(days=300))
+    low = max(enrolment.start_date + timedelta(days=waiting), today - timedelta(days=120))
     high = min(today - timedelta(days=30 if product.needs_stay else 3), enrolment.end_date)
     if low > high:
         return None
@@ -231,34 +234,70 @@ class DemoClerk:
     runtime: Runtime
     actor: Actor
 
-    def log(self, fields: dict[str, Any]) -> Claim:
-        """Log a claim as POST /claims does."""
+    def log(self, fields: dict[str, Any], on: date | None = None) -> Claim:
+        """Log a claim as POST /claims does, on the day given (default today)."""
         rt = self.runtime
-        return log_claim(self.session, rt.catalogue, self.actor, fields, rt.today())[0]
+        return log_claim(self.session, rt.catalogue, self.actor, fields, on or rt.today())[0]
 
     def fire(self, claim: Claim, event: str, **fields: Any) -> None:
         """Fire an event as POST /claims/{claim_no}/events does."""
         fire(self.session, self.runtime, claim, event, self.actor, fields)
 
 
-def _claimant(rng: random.Random, clerk: DemoClerk, covered: Covered, product: Product,
+def _claimant(rng: random.Random, covered: Covered, product: Product, day: date,
               used: set[tuple[int | None, str]], death: bool) -> dict[str, Any] | None:
-    """Fields of a claim by an enrolled member whose dates fit; one claim a product each."""
+    """Fields of a claim logged on `day` by an enrolled member whose dates fit; one claim a
+    product each."""
     for _ in range(50):
         member, enrolment = rng.choice(covered[product.code])
         if (member.id, product.code) in used:
             continue
-        fields = claim_fields(rng, product, member, enrolment, clerk.runtime.today(), death=death)
+        fields = claim_fields(rng, product, member, enrolment, day, death=death)
         if fields is not None:
             used.add((member.id, product.code))
             return fields
     return None
 
 
+# States the past year might miss by chance, each given a claim that stops there:
+# (state, product, how many days ago it was logged).
+STOPS = (("submitted", "inpatient", 95), ("approved", "inpatient", 100),
+         ("funds_received", "inpatient", 105), ("notified", "accident", 110),
+         ("onsite_scheduled", "critical_illness", 115))
+
+
+def _plan_claims(rng: random.Random, today: date) -> list[tuple[date, str, str, str | None]]:
+    """(logging day, scenario, product, state to stop in) for every demo claim, oldest first:
+    the past year's claims on days spread over it, the ones still at the counter in the last
+    three weeks, two in the batch sealed last Monday and one for each of STOPS."""
+    planned: list[tuple[date, str, str, str | None]] = []
+    for _ in range(rng.randint(150, 175)):
+        scenario = rng.choices(list(SCENARIOS), list(SCENARIOS.values()))[0]
+        product = rng.choices(list(PRODUCT_MIX), list(PRODUCT_MIX.values()))[0]
+        back = rng.randint(2, 360) if scenario == "history" else rng.randint(0, 20)
+        planned.append((today - timedelta(days=back), scenario, product, None))
+    yesterday = today - timedelta(days=1)
+    sealed = yesterday - timedelta(days=yesterday.weekday())  # the newest batch's Monday
+    planned += [(sealed - timedelta(days=rng.randint(1, 7)), "history", "inpatient", None)
+                for _ in range(2)]
+    planned += [(today - timedelta(days=back), "history", product, state)
+                for state, product, back in STOPS]
+    return sorted(planned, key=lambda plan: plan[0])
+
+
+def _stamp(rng: random.Random, runtime: Runtime, day: date) -> datetime:
+    """A working-hours moment on `day` in the county, as UTC."""
+    local = datetime.combine(day, clock(rng.randint(8, 16), rng.randrange(60)),
+                             tzinfo=runtime.settings.tz)
+    return min(local.astimezone(UTC), datetime.now(UTC))
+
+
 def log_demo_claims(rng: random.Random, clerk: DemoClerk, members: list[Member],
                     enrolments: list[Enrolment]) -> None:
-    """About 160 claims through the real workflow, moved into every state the claim door reaches."""
-    today, catalogue = clerk.runtime.today(), clerk.runtime.catalogue
+    """About 160 claims through the real workflow: a year of them carried on to the city
+    office's decision and the payout, the rest in every state the claim door reaches."""
+    runtime = clerk.runtime
+    today, catalogue = runtime.today(), runtime.catalogue
     by_id = {member.id: member for member in members}
     covered: Covered = {}
     for enrolment in enrolments:
@@ -266,24 +305,28 @@ def log_demo_claims(rng: random.Random, clerk: DemoClerk, members: list[Member],
                                                                enrolment))
     used: set[tuple[int | None, str]] = set()
     ready: list[dict[str, Any]] = []
+    history: list[Claim] = []
+    logged: list[Claim] = []
     death_done = False
-    for _ in range(rng.randint(150, 175)):
-        scenario = rng.choices(list(SCENARIOS), list(SCENARIOS.values()))[0]
-        product = catalogue.get(rng.choices(list(PRODUCT_MIX), list(PRODUCT_MIX.values()))[0])
+    stops: dict[int | None, str] = {}
+    for day, scenario, code, stop in _plan_claims(rng, today):
+        product = catalogue.get(code)
         if product is None or not covered.get(product.code):
             continue
-        death = product.code == "accident" and scenario == "ready" and not death_done
-        fields = _claimant(rng, clerk, covered, product, used, death)
+        death = product.code == "accident" and scenario == "history" and not death_done
+        fields = _claimant(rng, covered, product, day, used, death)
         if fields is None:
             continue
         death_done = death_done or death
-        documents = complete_documents(product, fields, today)
+        documents = complete_documents(product, fields, day)
         missing = rng.sample(documents, rng.randint(1, 2)) if scenario == "missing" else []
         fields["documents"] = [code for code in documents if code not in missing]
-        claim = clerk.log(fields)
+        claim = clerk.log(fields, on=day)
+        logged.append(claim)
         if scenario == "missing" and len(missing) == 2 and rng.random() < 0.5:
             clerk.fire(claim, "attach_documents", documents=missing[:1])
-        if scenario == "ready" or (scenario in ("pending", "withdrawn") and rng.random() < 0.4):
+        if scenario in ("ready", "history") or (
+                scenario in ("pending", "withdrawn") and rng.random() < 0.4):
             clerk.fire(claim, "verify")
         if scenario in ("pending", "resubmitted"):
             rejected = rng.choice(fields["documents"])
@@ -294,11 +337,23 @@ def log_demo_claims(rng: random.Random, clerk: DemoClerk, members: list[Member],
                 clerk.fire(claim, "verify")
         if scenario == "withdrawn":
             clerk.fire(claim, "withdraw", reason=rng.choice(WITHDRAW_REASONS))
-        if claim.state == "ready":
+        if scenario == "history":
+            history.append(claim)
+            if stop:
+                stops[claim.id] = stop
+        elif claim.state == "ready":
             ready.append(fields)
     # A union sometimes brings the same claim twice: logged, it can never be verified.
     for fields in rng.sample(ready, min(5, len(ready))):
-        clerk.log(dict(fields))
+        logged.append(clerk.log(dict(fields)))
+    clerk.session.flush()
+    stamps = {claim.id: _stamp(rng, runtime, claim.logged_on) for claim in logged}
+    ledger = Ledger(runtime)
+    yesterday = today - timedelta(days=1)
+    paths = [carry_on(rng, claim, by_id[claim.member_id], ledger, yesterday, stops.get(claim.id))
+             if claim in history else Path(claim, claim.state, claim.version or 1)
+             for claim in logged]
+    write_history(clerk.session, ledger, paths, lambda claim: stamps[claim.id])
 
 
 def _count(session: Session, model: type[Any]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,10 +16,20 @@ from sqlmodel import SQLModel, select
 from claims.db import session_scope
 from claims.demo import PASSWORD, load_demo, plan_members, plan_units
 from claims.idcard import parse_id_number
-from claims.models import Claim, ClaimEvent, Enrolment, Member, Unit
+from claims.models import (
+    Batch,
+    Claim,
+    ClaimEvent,
+    Enrolment,
+    Member,
+    Remittance,
+    RemittanceItem,
+    Unit,
+)
 from claims.rules import enrolment_problems
+from workflows.lifecycle import STATES
 
-CLAIM_DOOR_STATES = {"logged", "pending_materials", "ready", "withdrawn"}
+ACTORS = {"clerk", "job:weekly_batch", "job:dispatch_notifications"}
 
 
 def _rows(app: Flask, query: Any) -> list[Any]:
@@ -45,6 +55,7 @@ def test_demo_loads_a_county_shaped_like_the_real_one_and_only_once(app: Flask) 
     _check_register(app, summary)
     _check_claims(app, summary)
     _check_audit_trails(app)
+    _check_the_past_year(app)
     before = _table_counts(app)
     assert "already loaded" in load_demo(app.extensions["mutualaid"])
     assert _table_counts(app) == before
@@ -83,11 +94,11 @@ def _check_register(app: Flask, summary: str) -> None:
 
 
 def _check_claims(app: Flask, summary: str) -> None:
-    """Claims of every product in every state the claim door reaches, duplicates among them."""
+    """Claims of every product in every state, duplicates among them."""
     claims = _rows(app, select(Claim))
     assert 120 <= len(claims) <= 200
     states = Counter(c.state for c in claims)
-    assert set(states) == CLAIM_DOOR_STATES
+    assert set(states) == set(STATES)
     for state, count in states.items():
         assert re.search(rf"^ +{state} +{count} ", summary, re.MULTILINE), summary
     assert {c.product_code for c in claims} == set(app.extensions["mutualaid"].catalogue.products)
@@ -117,7 +128,28 @@ def _check_audit_trails(app: Flask) -> None:
             assert after.from_state == before.to_state
         assert [e.version for e in trail] == list(range(1, len(trail) + 1))
         assert trail[-1].to_state == claim.state and trail[-1].version == claim.version
-        assert {e.actor for e in trail} == {"clerk"}
+        assert {e.actor for e in trail} <= ACTORS
+        assert [e.at for e in trail] == sorted(e.at for e in trail)
+
+
+def _check_the_past_year(app: Flask) -> None:
+    """A year of claims across the weeks; batches and remittances add up to their claims."""
+    claims = _rows(app, select(Claim))
+    today = app.extensions["mutualaid"].today()
+    weeks = {c.logged_on.isocalendar()[:2] for c in claims}
+    assert len(weeks) >= 30 and min(c.logged_on for c in claims) >= today - timedelta(days=366)
+    for batch in _rows(app, select(Batch)):
+        inside = [c for c in claims if c.batch_id == batch.id]
+        assert batch.claim_count == len(inside) > 0
+        assert batch.total_claimed == sum(c.estimate for c in inside)
+        assert all(c.state != "batched" for c in inside) == (batch.delivered_at is not None)
+    items = _rows(app, select(RemittanceItem))
+    for remittance in _rows(app, select(Remittance)):
+        assert remittance.total_amount == sum(i.amount for i in items
+                                              if i.remittance_id == remittance.id)
+    collected = [c for c in claims if c.state == "collected"]
+    assert collected and all(c.paid_amount == c.approved_amount and c.receipt_no
+                             for c in collected)
 
 
 def test_demo_county_is_the_same_for_a_seed() -> None:

@@ -1,0 +1,168 @@
+"""The reports as XLSX downloads: one workbook per report, Chinese headings, amounts in yuan.
+
+Text a spreadsheet could read as a formula (= + - @ ...) is written as a string with Excel's
+quote prefix, as the manifest does: a unit or member name never runs as a formula.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import xlsxwriter
+
+from workflows.lifecycle import STATES
+
+_RISKY = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Yuan:
+    """An amount in fen, written as a number of yuan with two places."""
+
+    fen: int | None
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A ratio, written as a percentage."""
+
+    value: float | None
+
+
+@dataclass(frozen=True)
+class Sheet:
+    name: str
+    headers: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+        self.book = xlsxwriter.Workbook(self.buffer, {"in_memory": True})
+        self.bold = self.book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
+        self.money = self.book.add_format({"num_format": "#,##0.00"})
+        self.rate = self.book.add_format({"num_format": "0.0%"})
+        self.day = self.book.add_format({"num_format": "yyyy-mm-dd"})
+        self.quoted = self.book.add_format({"quote_prefix": True})
+
+    def cell(self, sheet: Any, row: int, col: int, value: Any) -> None:
+        if value is None or (isinstance(value, Yuan | Rate) and getattr(
+                value, "fen" if isinstance(value, Yuan) else "value") is None):
+            sheet.write_blank(row, col, None)
+        elif isinstance(value, Yuan):
+            sheet.write_number(row, col, value.fen / 100, self.money)  # type: ignore[operator]
+        elif isinstance(value, Rate):
+            sheet.write_number(row, col, value.value, self.rate)
+        elif isinstance(value, bool):
+            sheet.write_string(row, col, "是" if value else "否")
+        elif isinstance(value, int | float):
+            sheet.write_number(row, col, value)
+        elif isinstance(value, date):
+            sheet.write_datetime(row, col, value, self.day)
+        else:
+            text = str(value)
+            sheet.write_string(row, col, text, self.quoted if text.startswith(_RISKY) else None)
+
+    def add(self, spec: Sheet) -> None:
+        sheet = self.book.add_worksheet(spec.name)
+        for col, header in enumerate(spec.headers):
+            sheet.write_string(0, col, header, self.bold)
+            sheet.set_column(col, col, max(10, len(header) * 2 + 2))
+        for row, values in enumerate(spec.rows, start=1):
+            for col, value in enumerate(values):
+                self.cell(sheet, row, col, value)
+        sheet.freeze_panes(1, 0)
+
+    def finish(self) -> bytes:
+        self.book.close()
+        return self.buffer.getvalue()
+
+
+def workbook(sheets: Iterable[Sheet]) -> bytes:
+    """The sheets as one XLSX file."""
+    writer = _Writer()
+    for sheet in sheets:
+        writer.add(sheet)
+    return writer.finish()
+
+
+def summary_sheets(data: dict[str, Any]) -> list[Sheet]:
+    figures = [
+        ("年度", data["year"]), ("单位数", data["units"]), ("参保单位数", data["units_enrolled"]),
+        ("职工人数", data["employees"]), ("参保人数", data["members_insured"]),
+        ("参保率", Rate(data["enrolment_rate"])), ("登记理赔件数", data["claims"]),
+        ("申请金额（测算）", Yuan(data["claimed"])), ("核准金额", Yuan(data["approved"])),
+        ("已兑付金额", Yuan(data["paid"])),
+        ("待领取件数（截至今日）", data["uncollected"]["claims"]),
+        ("待领取金额（截至今日）", Yuan(data["uncollected"]["amount"])),
+    ]
+    states = [s for s in STATES if s in data["claims_by_state"]]
+    products = [[p["product_name"], p["members_insured"], p["claims"],
+                 *(p["by_state"].get(s, 0) for s in states), Yuan(p["claimed"]),
+                 Yuan(p["approved"]), Yuan(p["paid"])] for p in data["by_product"]]
+    return [Sheet("年度概况", ("指标", "数值"), figures),
+            Sheet("分险种", ("险种", "参保人数", "理赔件数", *(STATES[s] for s in states),
+                          "申请金额", "核准金额", "已兑付金额"), products)]
+
+
+def units_sheets(rows: list[dict[str, Any]]) -> list[Sheet]:
+    return [Sheet("单位考核", ("单位代码", "单位名称", "片区", "职工人数", "参保人数", "参保率",
+                           "登记理赔件数", "资料一次齐全件数", "一次齐全率", "出险到登记平均天数",
+                           "出险到登记中位天数"),
+                  [[r["unit_code"], r["unit_name"], r["area"], r["employee_count"],
+                    r["members_insured"], Rate(r["enrolment_rate"]), r["claims"],
+                    r["complete_first_time"], Rate(r["complete_share"]), r["days_to_log_mean"],
+                    r["days_to_log_median"]] for r in rows])]
+
+
+def turnaround_sheets(data: dict[str, Any]) -> list[Sheet]:
+    rows: list[list[Any]] = []
+    for stage in data["stages"]:
+        rows.append([stage["label"], "全年", stage["count"], stage["median_days"],
+                     stage["p90_days"]])
+        rows += [[stage["label"], w["week"], w["count"], w["median_days"], w["p90_days"]]
+                 for w in stage["weeks"]]
+    return [Sheet("办理时效", ("阶段", "周", "件数", "中位天数", "90%分位天数"), rows)]
+
+
+def uncollected_sheets(rows: list[dict[str, Any]], product_names: dict[str, str]) -> list[Sheet]:
+    return [Sheet("待领取", ("理赔编号", "单位代码", "单位名称", "职工姓名", "险种", "状态", "金额",
+                          "到账日期", "已等待天数", "现场理赔日期"),
+                  [[r["claim_no"], r["unit_code"], r["unit_name"], r["member_name"],
+                    product_names.get(r["product_code"], r["product_code"]), r["state_label"],
+                    Yuan(r["amount"]), r["received_on"], r["days_waiting"], r["onsite_date"]]
+                   for r in rows])]
+
+
+def decisions_sheets(data: dict[str, Any], rows: list[dict[str, Any]],
+                     product_names: dict[str, str]) -> list[Sheet]:
+    figures = [("年度", data["year"]), ("核准件数", data["approved_claims"]),
+               ("测算金额合计", Yuan(data["estimate_total"])),
+               ("核准金额合计", Yuan(data["approved_total"])), ("差额", Yuan(data["difference"])),
+               ("高于测算", data["above"]), ("低于测算", data["below"]),
+               ("等于测算", data["equal"]),
+               ("标记复核（高于测算）", data["flagged_above_estimate"]),
+               ("不予赔付件数", data["rejected_claims"]),
+               ("不予赔付测算金额", Yuan(data["rejected_estimate_total"]))]
+    claims = [[r["claim_no"], r["unit_code"], r["member_name"],
+               product_names.get(r["product_code"], r["product_code"]), r["state_label"],
+               Yuan(r["estimate"]), Yuan(r["approved_amount"]), Yuan(r["difference"]),
+               r["above_estimate"]] for r in rows]
+    return [Sheet("核准对比", ("指标", "数值"), figures),
+            Sheet("逐件", ("理赔编号", "单位代码", "职工姓名", "险种", "状态", "测算金额",
+                         "核准金额", "差额", "高于测算"), claims)]
+
+
+def subsidy_sheets(data: dict[str, Any]) -> list[Sheet]:
+    figures = [("年度", data["year"]), ("补贴预算", Yuan(data["subsidy"])),
+               ("已承担（互助费）", Yuan(data["committed"])), ("结余", Yuan(data["left"])),
+               ("使用率", Rate(data["committed_share"]))]
+    products = [[p["product_name"], Yuan(p["premium_per_share"]), p["enrolments"], p["shares"],
+                 Yuan(p["committed"])] for p in data["by_product"]]
+    return [Sheet("补贴预算", ("指标", "数值"), figures),
+            Sheet("分险种", ("险种", "每份互助费", "参保人次", "份数", "互助费合计"), products)]
