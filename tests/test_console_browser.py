@@ -53,3 +53,81 @@ def test_a_clerk_logs_a_claim_and_verifies_it(chromium: Any, live_server: Any,
             assert horizontal_overflow(page) == 0, path
     finally:
         page.context.close()
+
+
+def test_a_claim_walks_from_logging_to_collection_through_the_pages(
+        chromium: Any, live_server: Any, county: County, tmp_path: Any) -> None:
+    from test_decisions import decisions_sheet, row
+
+    member = county.member(name="陈静")
+    county.enrol(member)
+    body = county.claim_body(member)
+    page = open_page(chromium, **DESK)
+    base = live_server.url
+    try:
+        page.goto(f"{base}/console/login")
+        page.fill("#username", "clerk")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        # Log and verify.
+        page.goto(f"{base}/console/claims/new?product_code=inpatient")
+        page.fill("#id_number", member["id_number"])
+        for name in ("incident_date", "admission_date", "discharge_date", "hospital",
+                     "diagnosis", "total_expense", "insurance_paid", "self_paid"):
+            page.fill(f"#{name}", body[name])
+        for code in body["documents"]:
+            page.check(f"input[name=documents][value={code}]")
+        page.click("form.claim-form button[type=submit]")
+        page.wait_for_selector("#state:has-text('已登记')")
+        claim_no = page.inner_text("h1").split()[0]
+        page.click("#event-verify button[type=submit]")
+        page.wait_for_selector("#state:has-text('待报送')")
+        # The weekly batch, now; delivered; the city's decisions sheet.
+        page.click("nav >> text=批次")
+        page.click("#run-batch")
+        page.wait_for_selector("#batch-state:has-text('未报送')")
+        page.click("#deliver button[type=submit]")
+        page.wait_for_selector("#batch-state:has-text('已报送')")
+        sheet = tmp_path / "审核结果.xlsx"
+        sheet.write_bytes(decisions_sheet([row(claim_no, "核准", 1250.0)]))
+        page.set_input_files("#file", str(sheet))
+        page.click("#decisions button[type=submit]")
+        page.wait_for_selector(".flash:has-text('已记录 1 条市总审核结果')")
+        assert "已核准" in page.inner_text("#totals-by-state")
+        screenshot(page, "console-batch.png")
+        # The city's money arrives.
+        page.click("nav >> text=到账")
+        page.click("text=登记到账")
+        page.fill("#reference", "市总拨付-2026-001")
+        page.fill("#received_on", county.today.isoformat())
+        page.fill("#total_amount", "1250.00")
+        page.fill("#items-0-claim_no", claim_no)
+        page.fill("#items-0-amount", "1250.00")
+        page.click("#remittance button[type=submit]")
+        page.wait_for_selector(".flash:has-text('已记录到账')")
+        # The notices go out; the worker comes to the counter.
+        page.click("nav >> text=领款柜台")
+        page.click("#dispatch button[type=submit]")
+        page.wait_for_selector(".flash:has-text('1 件理赔已通知领取')")
+        page.fill("#id_number", member["id_number"])
+        page.click("#find-by-id button[type=submit]")
+        page.click(f"#found tr:has-text('{claim_no}') >> text=兑付")
+        assert member["id_number"] not in page.content()  # typed to find, never written back
+        page.fill("#receipt_no", "SJ-2026-0001")
+        screenshot(page, "console-counter.png")  # before the ID number is typed in
+        page.fill("#id_number", member["id_number"])
+        page.click("#collect button[type=submit]")
+        page.wait_for_selector("h1:has-text('互助金领取收据')")
+        text = page.inner_text("body")
+        assert "SJ-2026-0001" in text and "壹仟贰佰伍拾元整" in text
+        assert member["id_number"] not in page.content()
+        screenshot(page, "console-receipt.png")
+        assert county.clerk.get(f"/api/v1/claims/{claim_no}").json["state"] == "collected"
+
+        page.set_viewport_size({"width": 360, "height": 740})
+        for path in ("/console/batches", "/console/remittances/new", "/console/counter",
+                     "/console/units", f"/console/claims/{claim_no}"):
+            page.goto(f"{base}{path}")
+            assert horizontal_overflow(page) == 0, path
+    finally:
+        page.context.close()

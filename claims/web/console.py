@@ -15,10 +15,14 @@ import flask
 import marshmallow as ma
 import sqlalchemy as sa
 from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlmodel import select
 
 from claims.api.claims import claim_view, load_claim, visible_claims
+from claims.api.security import login_guard
+from claims.api.status import client_address
 from claims.auth import Actor, check_password
 from claims.models import Claim, ClaimEvent, Unit, User
 from claims.money import format_fen
@@ -42,23 +46,34 @@ csrf = CSRFProtect()
 PAGE_SIZE = 20
 OPEN_OUTSIDE = frozenset({"console.login", "console.static"})
 # What "needs doing today" means on the home page: a title and the states it counts.
-TODAY_WORK: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("logged", "已登记，待审核", ("logged",)),
-    ("pending_materials", "待补材料", ("pending_materials",)),
-    ("ready", "待报送（本周批次）", ("ready",)),
-    ("money", "理赔金已到账，待领取", ("funds_received", "notified", "onsite_scheduled")),
+TODAY_WORK: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
+    ("logged", _l("已登记，待审核"), ("logged",)),
+    ("pending_materials", _l("待补材料"), ("pending_materials",)),
+    ("ready", _l("待报送（本周批次）"), ("ready",)),
+    ("money", _l("理赔金已到账，待领取"), ("funds_received", "notified", "onsite_scheduled")),
 )
 
 
 # Console areas beyond the claims, each a module adding its routes to `console` (one line
 # here per area, so this module stays about claims).
-CONSOLE_AREAS: tuple[str, ...] = ()
+CONSOLE_AREAS: tuple[str, ...] = (
+    "claims.web.console_i18n",
+    "claims.web.console_batches",
+    "claims.web.console_money",
+    "claims.web.console_units",
+    "claims.web.console_reports",
+    "claims.web.console_members",
+    "claims.web.console_roster",
+)
 
 
 def init_console(app: Flask) -> None:
     """Register the console; CSRF is checked on its forms only (API calls need no token)."""
     for area in CONSOLE_AREAS:
         importlib.import_module(area)
+    from claims.web.console_i18n import init_i18n
+
+    init_i18n(app)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     # The API and the workers' status form use no cookie session: only the console checks.
@@ -88,22 +103,22 @@ def _secure_headers(response: flask.Response) -> flask.Response:
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
+    response.headers.setdefault(  # a page may narrow it further (the receipt's print button)
+        "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
     response.headers["Cache-Control"] = "no-store"  # claim pages hold personal data
     return response
 
 
 @console.errorhandler(CSRFError)
 def _no_csrf(error: CSRFError) -> tuple[str, int]:
-    return render_template("console/error.html", title="请求已失效",
-                           message="页面已过期或来源不明，请返回刷新后重试。"), 400
+    return render_template("console/error.html", title=_("请求已失效"),
+                           message=_("页面已过期或来源不明，请返回刷新后重试。")), 400
 
 
 @console.errorhandler(404)
 def _not_found(_error: Exception) -> tuple[str, int]:
-    return render_template("console/error.html", title="未找到",
-                           message="没有这件理赔，或您无权查看。"), 404
+    return render_template("console/error.html", title=_("未找到"),
+                           message=_("没有这件理赔，或您无权查看。")), 404
 
 
 @console.app_template_filter("yuan")
@@ -134,11 +149,22 @@ def login() -> Any:
     if request.method == "GET":
         return render_template("console/login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "").strip()[:100]
+    guard, address = login_guard(), client_address()  # the same counts as the API's sign-in
+    lockout = guard.locked(username, address)
+    if lockout is not None:
+        minutes = -(-lockout.retry_after // 60)
+        page = render_template("console/login.html", next=request.form.get("next", ""),
+                               username=username,
+                               error=_("密码错误次数过多，请 %(minutes)s 分钟后再试",
+                                       minutes=minutes))
+        return page, 429, {"Retry-After": str(lockout.retry_after)}
     user = get_session().exec(select(User).where(User.username == username)).first()
     if not check_password(user, request.form.get("password", "")):
+        guard.failed(username, address)
         return render_template("console/login.html", next=request.form.get("next", ""),
-                               username=username, error="用户名或密码不正确"), 401
+                               username=username, error=_("用户名或密码不正确")), 401
     assert user is not None
+    guard.succeeded(username)
     session.clear()  # a fresh session for the new identity
     session["user_id"] = user.id
     return redirect(_safe_next(request.form.get("next")))
@@ -267,7 +293,7 @@ def fire_event(claim_no: str, event: str) -> Any:
         return _claim_page(claim_no, error.status, failed=event, errors=domain_errors(error),
                            typed=typed)
     db.commit()
-    flask.flash(f"已办理：{spec.label if spec else event}")
+    flask.flash(_("已办理：%(event)s", event=_(spec.label) if spec else event))
     return redirect(url_for("console.claim_page", claim_no=claim_no), 303)
 
 
@@ -297,7 +323,7 @@ def new_claim() -> Any:
             db.commit()
             for warning in _warnings:
                 flask.flash(warning)
-            flask.flash(f"已登记理赔 {claim_no}")
+            flask.flash(_("已登记理赔 %(claim_no)s", claim_no=claim_no))
             return redirect(url_for("console.claim_page", claim_no=claim_no), 303)
     checked = request.form.getlist("documents") if request.method == "POST" else []
     page = render_template(

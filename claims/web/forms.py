@@ -5,61 +5,96 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from claims.schemas.claims import ClaimEventInSchema, ClaimInSchema
 from claims.schemas.fields import error_code_for
 from workflows.errors import DomainError
 
-FIELD_LABELS: dict[str, str] = {
-    "id_number": "身份证号码",
-    "product_code": "险种",
-    "cause": "出险原因",
-    "incident_date": "出险日期",
-    "admission_date": "入院日期",
-    "discharge_date": "出院日期",
-    "hospital": "医院",
-    "diagnosis": "诊断",
-    "total_expense": "医疗总费用（元）",
-    "insurance_paid": "基本医保支付（元）",
-    "self_paid": "个人自付（元）",
-    "disability_grade": "伤残等级",
-    "documents": "材料",
-    "reason": "原因",
-    "amount": "金额（元）",
-    "date": "日期",
-    "place": "地点",
-    "receipt_no": "收据编号",
-    "proxy_name": "代领人姓名",
-    "proxy_reference": "授权委托书编号",
+FIELD_LABELS: dict[str, Any] = {
+    "id_number": _l("身份证号码"),
+    "product_code": _l("险种"),
+    "cause": _l("出险原因"),
+    "incident_date": _l("出险日期"),
+    "admission_date": _l("入院日期"),
+    "discharge_date": _l("出院日期"),
+    "hospital": _l("医院"),
+    "diagnosis": _l("诊断"),
+    "total_expense": _l("医疗总费用（元）"),
+    "insurance_paid": _l("基本医保支付（元）"),
+    "self_paid": _l("个人自付（元）"),
+    "disability_grade": _l("伤残等级"),
+    "documents": _l("材料"),
+    "reason": _l("原因"),
+    "amount": _l("金额（元）"),
+    "date": _l("日期"),
+    "place": _l("地点"),
+    "receipt_no": _l("收据编号"),
+    "proxy_name": _l("代领人姓名"),
+    "proxy_reference": _l("授权委托书编号"),
+    "death": _l("身故"),
+    "beneficiary": _l("受益人"),
+    "beneficiary_name": _l("受益人姓名"),
+    "beneficiary_id_number": _l("受益人身份证号码"),
+    "beneficiary_relation": _l("与职工关系"),
 }
-CAUSES = {"illness": "疾病", "accident": "意外"}
+CAUSES: dict[str, Any] = {"illness": _l("疾病"), "accident": _l("意外")}
 # Chinese for the machine codes the schemas and workflows give; other messages show as written.
-MESSAGES: dict[str, str] = {
-    "required": "请填写此项",
-    "invalid_date": "日期格式不正确",
-    "invalid_type": "格式不正确",
-    "too_long": "内容过长",
-    "date_in_future": "日期不能晚于今天",
-    "unknown_member": "没有此身份证号码的参保职工",
-    "discharge_before_admission": "出院日期不能早于入院日期",
-    "admission_before_incident": "入院日期不能早于出险日期",
-    "expenses_exceed_total": "医保支付与个人自付之和不能超过总费用",
-    "cause_not_covered": "此险种不保障该出险原因",
-    "not_applicable": "此项不适用",
-    "amount_not_positive": "金额须大于 0",
-    "amount_mismatch": "金额与核准金额不符",
-    "partial_payment": "兑付金额须与核准金额一致（如数兑付）",
-    "identity_mismatch": "身份证号码与领取人不符",
-    "duplicate_receipt": "此收据编号已使用",
-    "date_in_past": "日期不能早于今天",
-    "version_mismatch": "该理赔已被他人修改，请刷新后重试",
+MESSAGES: dict[str, Any] = {
+    "required": _l("请填写此项"),
+    "invalid_date": _l("日期格式不正确"),
+    "invalid_type": _l("格式不正确"),
+    "too_long": _l("内容过长"),
+    "date_in_future": _l("日期不能晚于今天"),
+    "unknown_member": _l("没有此身份证号码的参保职工"),
+    "discharge_before_admission": _l("出院日期不能早于入院日期"),
+    "admission_before_incident": _l("入院日期不能早于出险日期"),
+    "expenses_exceed_total": _l("医保支付与个人自付之和不能超过总费用"),
+    "cause_not_covered": _l("此险种不保障该出险原因"),
+    "not_applicable": _l("此项不适用"),
+    "amount_not_positive": _l("金额须大于 0"),
+    "amount_mismatch": _l("金额与核准金额不符"),
+    "partial_payment": _l("兑付金额须与核准金额一致（如数兑付）"),
+    "identity_mismatch": _l("身份证号码与领取人不符"),
+    "duplicate_receipt": _l("此收据编号已使用"),
+    "date_in_past": _l("日期不能早于今天"),
+    "version_mismatch": _l("该理赔已被他人修改，请刷新后重试"),
+    # the city office's sheet and remittances (console_batches, console_money)
+    "unknown_claim": _l("没有此理赔编号"),
+    "not_in_batch": _l("该理赔不在本批次中"),
+    "not_submitted": _l("该理赔不在“已报送市总”状态，不能记录审核结果"),
+    "not_approved": _l("该理赔尚未核准，不能登记到账"),
+    "invalid_choice": _l("审核结果应为：核准、不予赔付或退回"),
+    "missing_columns": _l("表中找不到“理赔编号、审核结果、核准金额、原因”列"),
+    "unreadable_file": _l("不是可读取的 .xlsx 文件"),
+    "not_xlsx": _l("请上传 .xlsx 格式的审核结果表"),
+    "file_too_large": _l("文件过大"),
+    "too_many_rows": _l("行数过多"),
+    "too_many": _l("条目过多"),
+    "total_mismatch": _l("明细合计与到账总额不符"),
+    "duplicate_reference": _l("此到账凭证号已登记"),
+    "invalid_amount": _l("金额格式不正确"),
+    "negative_amount": _l("金额不能为负数"),
+    "too_many_decimals": _l("金额最多两位小数"),
+    "amount_too_large": _l("金额过大"),
+    "blank": _l("请填写此项"),
+    "below_onsite_threshold": _l("现场理赔仅适用于大额理赔"),
+    # units and members (console_units)
+    "duplicate": _l("已登记，不能重复"),
+    "unknown_unit": _l("没有此单位代码"),
+    "invalid_email": _l("电子邮箱格式不正确"),
+    "invalid_check_digit": _l("身份证号码校验位不正确"),
+    "invalid_birth_date": _l("身份证号码中的出生日期不正确"),
+    "invalid_id_number": _l("身份证号码不正确"),
 }
 EVENT_FIELDS = ("reason", "amount", "date", "place", "id_number", "receipt_no", "proxy_name",
                 "proxy_reference")
 CLAIM_FIELDS = ("id_number", "product_code", "cause", "incident_date", "admission_date",
                 "discharge_date", "hospital", "diagnosis", "total_expense", "insurance_paid",
                 "self_paid", "disability_grade")
+
+BENEFICIARY_FIELDS = ("name", "id_number", "relation")
 
 Errors = dict[str, list[str]]
 
@@ -74,10 +109,16 @@ def _add(errors: Errors, field: str | None, text: str) -> None:
 
 
 def schema_errors(error: ma.ValidationError) -> Errors:
-    """marshmallow's {field: [message]} as the console shows it."""
+    """marshmallow's {field: [message]} as the console shows it; a nested field by its form
+    name (beneficiary.id_number -> beneficiary_id_number)."""
     errors: Errors = {}
     messages = error.messages if isinstance(error.messages, dict) else {"_form": error.messages}
     for field, found in messages.items():
+        if isinstance(found, dict):
+            nested = schema_errors(ma.ValidationError(found))
+            for inner, texts in nested.items():
+                errors.setdefault(f"{field}_{inner}", []).extend(texts)
+            continue
         for text in found if isinstance(found, list) else [str(found)]:
             _add(errors, str(field), chinese(error_code_for(str(text)), str(text)))
     return errors
@@ -115,4 +156,9 @@ def read_claim(form: MultiDict[str, str]) -> dict[str, Any]:
         grade = raw["disability_grade"]
         raw["disability_grade"] = int(grade) if grade.isdigit() else grade
     raw["documents"] = form.getlist("documents")
+    if form.get("death"):  # a death claim names who collects: the beneficiary (SPEC §2)
+        raw["death"] = True
+        raw["beneficiary"] = {key: form[f"beneficiary_{key}"].strip()
+                              for key in BENEFICIARY_FIELDS
+                              if form.get(f"beneficiary_{key}", "").strip()}
     return ClaimInSchema().load(raw)

@@ -1,0 +1,75 @@
+"""The console's languages: Chinese first, English by the switch in its header (Flask-Babel).
+
+The msgids are the Chinese text itself, so Chinese needs no catalogue; English lives in
+claims/translations/en/LC_MESSAGES/messages.po, compiled to the committed messages.mo
+(`pybabel compile -d claims/translations`; a test fails when the .mo lags the .po). The
+workers' status pages use no gettext and stay Chinese whatever the switch says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request, session
+from flask_babel import Babel, get_locale, gettext
+from flask_babel import lazy_gettext as _l
+
+from claims.web.console import console
+
+LANGUAGES: dict[str, str] = {"zh": "中文", "en": "English"}
+DEFAULT_LANGUAGE = "zh"
+babel = Babel()
+
+# Labels the console shows from other packages (the lifecycle's states and events, the
+# catalogue's documents), listed here so extraction puts them in the catalogue; the `t`
+# filter translates them at render time. tests/test_console_i18n.py keeps this list whole.
+SHARED_LABELS = (
+    _l("已登记"), _l("待补材料"), _l("待报送"), _l("已装批"), _l("已报送市总"), _l("已核准"),
+    _l("不予赔付"), _l("理赔金已到账"), _l("已通知领取"), _l("已安排现场理赔"), _l("已领取"),
+    _l("已撤回"),
+    _l("补交材料"), _l("要求补材料"), _l("审核通过"), _l("撤回"), _l("装批"), _l("报送市总"),
+    _l("市总核准"), _l("市总不予赔付"), _l("市总退回补材料"), _l("理赔金到账"), _l("通知领取"),
+    _l("安排现场理赔"), _l("领取"), _l("登记"),
+    _l("住院医疗互助保障"), _l("意外伤害互助保障"), _l("重大疾病互助保障"),
+    _l("女职工特殊疾病互助保障"),
+    _l("互助金申请表"), _l("身份证复印件"), _l("医疗费用发票"), _l("医保结算单"), _l("出院小结"),
+    _l("意外事故证明"), _l("伤残鉴定书"), _l("死亡证明"), _l("诊断证明书"), _l("病理报告"),
+    _l("疾病"), _l("意外"),
+)
+
+
+def select_locale() -> str:
+    """`?lang=en` on any console page, else what the switch stored in the session, else zh."""
+    asked = request.args.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    stored = session.get("lang")
+    return stored if stored in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def init_i18n(app: Flask) -> None:
+    """Flask-Babel for the console: msgids are Chinese, so Chinese is the default locale."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
+    babel.init_app(app, locale_selector=select_locale)
+
+
+@console.before_request
+def _remember_language() -> None:
+    """The switch is a plain link (`?lang=en`): remembered for the rest of the session."""
+    asked = request.args.get("lang")
+    if asked in LANGUAGES:
+        session["lang"] = asked
+
+
+@console.app_template_filter("t")
+def translate(text: Any) -> str:
+    """A label that comes from data (a state, an event, a document): translated if known."""
+    return gettext(str(text)) if text else ""
+
+
+@console.context_processor
+def _languages() -> dict[str, Any]:
+    lang = str(get_locale() or DEFAULT_LANGUAGE)
+    return {"languages": LANGUAGES, "lang": lang,
+            "html_lang": "zh-CN" if lang == "zh" else lang,
+            "switch_to": "en" if lang == "zh" else "zh"}

@@ -1,0 +1,117 @@
+"""What the console's areas share: the county-staff check, paging a select(), error lists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask import abort, g, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from claims.api.base import flatten_messages
+from claims.idcard import mask
+from claims.runtime import get_runtime, get_session
+from claims.web.console import console
+from claims.web.forms import Errors, chinese
+from workflows.errors import DomainError, FieldError
+
+F = TypeVar("F", bound=Callable[..., Any])
+PAGE_SIZE = 20
+
+
+def staff_only(view: F) -> F:
+    """Batches, money and registering are county work (admin, clerk): unit staff get 403."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if g.actor.is_unit_staff:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Paged:
+    """One page of a query's rows, with what the pager needs."""
+
+    rows: list[Any]
+    total: int
+    page: int
+    pages: int
+    filters: dict[str, str]
+
+    def link(self, page: int) -> str:
+        return "?" + urlencode({**self.filters, "page": page})
+
+
+def paged(query: sa.Select[Any], filters: dict[str, str] | None = None,
+          page_size: int = PAGE_SIZE) -> Paged:
+    """Count, then fetch the asked page (clamped to the pages there are)."""
+    db = get_session()
+    total = int(db.scalar(sa.select(sa.func.count()).select_from(
+        query.order_by(None).subquery())) or 0)
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
+    rows = list(db.execute(query.offset((page - 1) * page_size).limit(page_size)).all())
+    return Paged(rows, total, page, pages, {k: v for k, v in (filters or {}).items() if v})
+
+
+# Codes that mean something else in a list of rows than on a claim (verify's duplicate_claim).
+ROW_MESSAGES: dict[str, Any] = {"duplicate_claim": _l("同一理赔在表中出现了两次")}
+
+
+def row_message(code: str, message: str) -> Any:
+    """The message beside a row of a sheet or of the remittance form."""
+    return ROW_MESSAGES.get(code) or chinese(code, message)
+
+
+def row_errors(error: DomainError) -> Errors:
+    """A refusal listing rows (decisions, remittance items), by field, in Chinese."""
+    errors: Errors = {}
+    for failure in error.errors or [FieldError(None, error.code, error.message)]:
+        errors.setdefault(failure.field or "_form", []).append(
+            row_message(failure.code, failure.message))
+    return errors
+
+
+def schema_field_errors(error: ma.ValidationError) -> Errors:
+    """marshmallow's nested messages by dotted field (items.0.amount), in Chinese where known."""
+    errors: Errors = {}
+    for item in flatten_messages(error.messages):
+        errors.setdefault(item["field"] or "_form", []).append(
+            chinese(item["code"], item["message"]))
+    return errors
+
+
+
+@console.app_template_filter("local")
+def local_time(stamp: datetime | None) -> str:
+    """A stored UTC stamp on the county's clock."""
+    return stamp.astimezone(get_runtime().settings.tz).strftime("%Y-%m-%d %H:%M") if stamp else ""
+
+
+# Printable pages with their own inline style (the receipt, the manifest's cover sheet) and
+# the receipt's one inline handler, `window.print()`, allowed by its hash; nothing else runs.
+PRINT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+             "script-src 'unsafe-hashes' 'sha256-MguIPR6qNR8D3B+eAlK+bIRTZe8t3wkOY4B/56Me9FU='; "
+             "frame-ancestors 'none'; form-action 'none'")
+
+
+@console.app_template_filter("masked")
+def masked(id_number: str | None) -> str:
+    """An ID number as pages may show it: first 6 and last 4 around 8 `*`."""
+    return mask(id_number) or ""
+
+
+@console.errorhandler(403)
+def _forbidden(_error: Exception) -> tuple[str, int]:
+    return render_template("console/error.html", title=_("无权操作"),
+                           message=_("此页面供县总工会工作人员使用。")), 403
