@@ -26,13 +26,17 @@ from claims.idcard import mask
 from claims.models import JobRun
 from claims.runtime import Runtime
 from config.settings import PROJECT_ROOT, Settings
-from workflows import reminders
+from workflows import reconcile as reconciliation
+from workflows import reminders, visits
 from workflows.batch import run_weekly_batch, transmit_due_batches
 from workflows.notify import dispatch_due
 
 log = logging.getLogger("mutualaid.jobs")
 
 JobFunction = Callable[[Runtime], dict[str, Any]]
+# A run still `running` after this long is taken as dead, whatever host ran it.
+ABANDON_AFTER = timedelta(hours=24)
+ABANDONED = "abandoned"
 # Every job by name. Adding one: a function decorated with @job here, and a table with its
 # name in config/schedules.toml.
 JOBS: dict[str, JobFunction] = {}
@@ -83,6 +87,20 @@ def chase_materials(runtime: Runtime) -> dict[str, Any]:
 def flag_overdue(runtime: Runtime) -> dict[str, Any]:
     """Flag batches submitted over 30 days ago with claims still undecided."""
     return reminders.flag_overdue(runtime)
+
+
+@job
+def prepare_visits(runtime: Runtime) -> dict[str, Any]:
+    """Two weeks before Spring Festival or Mid-Autumn, write the holiday-visit list, once."""
+    return visits.prepare_visits(runtime)
+
+
+@job
+def reconcile(runtime: Runtime) -> dict[str, Any]:
+    """Reconcile every claim, batch and remittance to the fen; list the discrepancies."""
+    # Reads only (no write lock on SQLite), so a rerun, or two at once, changes nothing.
+    with session_scope(runtime.engine, write=False) as session:
+        return reconciliation.summary(reconciliation.reconcile(session, runtime))
 
 
 class UnknownJob(LookupError):
@@ -215,13 +233,46 @@ def load_schedules(settings: Settings) -> dict[str, Schedule]:
 
 
 def last_scheduled_for(session: Session, name: str) -> datetime | None:
-    """The fire time of the newest scheduled run of the job on record."""
+    """The fire time of the newest scheduled run of the job on record (an abandoned run does
+    not count: its fire time runs again)."""
     query = sa.select(sa.func.max(JobRun.scheduled_for)).where(
-        JobRun.job == name, JobRun.trigger == "schedule")
+        JobRun.job == name, JobRun.trigger == "schedule", JobRun.outcome != ABANDONED)
     value = session.execute(query).scalar()
     if isinstance(value, datetime) and value.tzinfo is None:  # max() bypasses the column type
         value = value.replace(tzinfo=UTC)
     return value
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def abandon_dead_runs(session: Session, *, now: datetime | None = None) -> list[JobRun]:
+    """Mark `abandoned` the runs left `running` by a process that is gone: one of this host
+    whose pid no longer runs, or any older than ABANDON_AFTER. Their work was all or nothing
+    per step and every job is idempotent, so the next run (a scheduled one catches its fire
+    time up) finishes what they started, once."""
+    now = now or datetime.now(UTC)
+    host = socket.gethostname()
+    abandoned = []
+    for run in session.exec(select(JobRun).where(JobRun.outcome == "running")).all():
+        runner_host, _, pid = (run.runner or "").rpartition(":")
+        started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
+        gone = runner_host == host and pid.isdigit() and not _process_alive(int(pid))
+        if gone or now - started > ABANDON_AFTER:
+            run.outcome, run.finished_at = ABANDONED, now
+            run.summary = {"error": "abandoned",
+                           "message": f"the process running it ({run.runner}) stopped"}
+            session.add(run)
+            abandoned.append(run)
+            log.warning("job run abandoned job=%s run=%s runner=%s", run.job, run.id, run.runner)
+    return abandoned
 
 
 def latest_run(session: Session, name: str) -> JobRun | None:

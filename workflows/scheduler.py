@@ -21,6 +21,7 @@ from claims.models import SchedulerLease
 from claims.runtime import Runtime
 from workflows.jobs import (
     Schedule,
+    abandon_dead_runs,
     describe_error,
     last_scheduled_for,
     run_job,
@@ -326,6 +327,8 @@ class SchedulerService:
         """A fire time passed with no scheduled run recorded since the last one: run it now."""
         now = datetime.now(UTC)
         enabled = [s for s in self.schedules.values() if s.enabled]
+        with session_scope(self.runtime.engine) as session:
+            abandon_dead_runs(session)  # a run killed mid-job: its fire time runs again
         with session_scope(self.runtime.engine, write=False) as session:
             last = {s.job: last_scheduled_for(session, s.job) for s in enabled}
         for schedule in enabled:

@@ -11,11 +11,13 @@ import flask
 import sqlalchemy as sa
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint as SmorestBlueprint
-from flask_smorest import Page
+from flask_smorest import Page, abort
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
+from claims.schemas.common import ErrorSchema
 from claims.schemas.fields import error_code_for
 from workflows.errors import DomainError
 
@@ -52,6 +54,14 @@ class DecimalJsonParser(FlaskParser):
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = DecimalJsonParser()
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 20, "max_page_size": 100}
+
+    def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
+        # The header holds a JSON object: say so (a header `schema` means the simple style).
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {
+            "description": "Pagination metadata: total, total_pages, page, ... as JSON",
+            "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/PaginationMetadata"}}},
+        }
 
 
 def error_response(
@@ -95,6 +105,8 @@ def flatten_messages(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
 
 
 class Api(SmorestApi):
+    ERROR_SCHEMA = ErrorSchema  # the OpenAPI document describes the errors we really send
+
     def handle_http_exception(self, error: HTTPException) -> flask.Response:
         data = getattr(error, "data", None) or {}
         status = error.code or 500
@@ -128,13 +140,35 @@ class Listing:
 
     session: Any
     query: sa.Select[Any]
+    # The same rows, cheaper to count (e.g. one table without the joins): X-Pagination's total.
+    counted: sa.Select[Any] | None = None
+
+
+MAX_OFFSET = 2**63 - 1
+
+
+MAX_ROW_ID = 2**31 - 1  # id columns are INTEGER (32 bits on PostgreSQL)
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in URLs: a row id from 1 to MAX_ROW_ID; beyond, no route matches (404),
+    rather than the database failing on a number its column cannot hold."""
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = 1,  # noqa: A002
+                 max: int | None = MAX_ROW_ID, signed: bool = False) -> None:  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 class SelectPage(Page):
     """Pages a SQLAlchemy select(): counts, then offsets."""
 
     def __init__(self, collection: Listing, page_params: Any) -> None:
+        if page_params.first_item + page_params.page_size > MAX_OFFSET:
+            # ?page=10**20: the databases take 64-bit offsets; say so rather than fail.
+            abort(422, messages={"query": {"page": [
+                f"Must be at most {MAX_OFFSET // page_params.page_size}."]}})
         self.session, self.query = collection.session, collection.query
+        self.counted = collection.counted
         super().__init__(collection, page_params)
 
     @property
@@ -144,7 +178,6 @@ class SelectPage(Page):
 
     @property
     def item_count(self) -> int:
-        counted = sa.select(sa.func.count()).select_from(
-            self.query.order_by(None).subquery()
-        )
+        rows = self.counted if self.counted is not None else self.query.order_by(None)
+        counted = sa.select(sa.func.count()).select_from(rows.subquery())
         return int(self.session.scalar(counted) or 0)

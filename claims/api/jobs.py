@@ -53,7 +53,8 @@ class JobRunInSchema(InputSchema):
 
 class JobRunQuerySchema(QuerySchema):
     job = Text()
-    outcome = ma.fields.String(validate=ma.validate.OneOf(("running", "ok", "failed")))
+    outcome = ma.fields.String(validate=ma.validate.OneOf(("running", "ok", "failed",
+                                                           "abandoned")))
     trigger = ma.fields.String(validate=ma.validate.OneOf(("schedule", "manual")))
 
 

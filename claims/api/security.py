@@ -1,25 +1,47 @@
-"""Bearer-token authentication and role checks for the API."""
+"""Bearer-token authentication, role checks, secure headers and sign-in lockout."""
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
+import flask
 from flask import g, request
 from flask_smorest import abort
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 from claims.auth import Actor, actor_for_token
 from claims.runtime import get_session
+from config.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
-# Paths under /api/v1 that need no token (SPEC §7).
+# Paths under /api/v1 that need no token (SPEC §7), and the methods that are open on them.
 PUBLIC_PATHS = ("/api/v1/auth/token", "/api/v1/status", "/api/v1/openapi.json", "/api/v1/docs")
+_PUBLIC_METHODS: dict[str, frozenset[str]] = {
+    "/api/v1/auth/token": frozenset({"POST"}),  # DELETE revokes the caller's own token
+}
+ALL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_public(path: str, method: str) -> bool:
+    """Whether this call needs no token: the sign-in, the status check, the API document."""
+    for prefix in PUBLIC_PATHS:
+        if path.startswith(prefix):
+            return method in _PUBLIC_METHODS.get(prefix, ALL_METHODS)
+    return False
 
 
 def authenticate() -> None:
     """before_request for /api/v1: a valid bearer token, else 401 JSON (never a redirect)."""
-    if request.method == "OPTIONS" or request.path.startswith(PUBLIC_PATHS):
+    if request.method == "OPTIONS" or is_public(request.path, request.method):
         return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -39,7 +61,8 @@ def current_actor() -> Actor:
 
 
 def roles_required(*roles: str) -> Callable[[F], F]:
-    """Only these roles may make the call; others get 403."""
+    """Only these roles may make the call; others get 403. The view keeps them readable as
+    `allowed_roles` (the role x endpoint matrix test checks every endpoint against it)."""
 
     def decorator(view: F) -> F:
         @wraps(view)
@@ -48,12 +71,119 @@ def roles_required(*roles: str) -> Callable[[F], F]:
                 abort(403, message="Your role may not make this call.")
             return view(*args, **kwargs)
 
+        wrapper.allowed_roles = frozenset(roles)  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def allowed_roles(view_function: Callable[..., Any], method: str) -> frozenset[str] | None:
+    """The roles a view (a flask-smorest MethodView's method) declares, None if it declares none."""
+    view_class = getattr(view_function, "view_class", None)
+    handler = getattr(view_class, method.lower(), None) if view_class else view_function
+    return getattr(handler, "allowed_roles", None)
 
 
 STAFF_ONLY = roles_required("admin", "clerk")
 ANY_STAFF = roles_required("admin", "clerk", "unit_staff")
 
 
+# --- secure headers ---------------------------------------------------------------------------
+
+PAGE_CSP = ("default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; "
+            "object-src 'none'")
+# Swagger UI starts itself with an inline script, and the printable receipt carries its own
+# print styles and button: those two pages allow inline code, nothing from elsewhere.
+INLINE_PAGE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                   "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                   "frame-ancestors 'none'; form-action 'self'; base-uri 'self'; "
+                   "object-src 'none'")
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def secure_headers(response: flask.Response) -> flask.Response:
+    """after_request for every answer: no sniffing, no framing, no referrer off-site, a CSP."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if "Content-Security-Policy" not in headers:
+        if response.mimetype == "text/html":
+            inline = request.path.startswith("/api/v1/docs") or request.path.endswith("/receipt")
+            headers["Content-Security-Policy"] = INLINE_PAGE_CSP if inline else PAGE_CSP
+        else:
+            headers["Content-Security-Policy"] = API_CSP
+    return response
+
+
+# --- sign-in throttling and lockout -------------------------------------------------------------
+
+log = logging.getLogger("mutualaid.security")
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """Why a sign-in is refused before its password is checked, and for how long."""
+
+    scope: str  # "username" or "address"
+    retry_after: int  # seconds
+
+
+class LoginGuard:
+    """Counts wrong passwords per username and per client address in the rate-limit store
+    (MUTUALAID_RATELIMIT_STORAGE_URI, shared by app hosts like the status check's counts).
+
+    After `login_max_failures` wrong passwords for a username within `login_lockout_minutes`
+    the username is locked (every sign-in refused, the right password too) until the oldest
+    of them is that old; the same for `login_max_failures_per_address` from one address.
+    A right password clears the username's count. No table holds any of it."""
+
+    def __init__(self, settings: Settings) -> None:
+        minutes = settings.login_lockout_minutes
+        self.per_username = parse(f"{settings.login_max_failures}/{minutes} minutes")
+        self.per_address = parse(f"{settings.login_max_failures_per_address}/{minutes} minutes")
+        self.uri = settings.ratelimit_storage_uri
+        self.prefix = f"{settings.ratelimit_key_prefix}-login"
+        self.limiter = MovingWindowRateLimiter(
+            storage_from_string(self.uri, wrap_exceptions=True))
+        self.fallback = MovingWindowRateLimiter(MemoryStorage())
+
+    def _keys(self, username: str, address: str) -> list[tuple[RateLimitItem, str, str]]:
+        return [(self.per_username, "username", username[:100]),
+                (self.per_address, "address", address[:64])]
+
+    def _call(self, method: str, *args: Any) -> Any:
+        """limiter.method(*args) on the shared store, or in this process while it is away."""
+        try:
+            return getattr(self.limiter, method)(*args)
+        except StorageError as error:
+            log.warning("login limit storage unreachable, counting in memory: %s",
+                        type(error.storage_error).__name__)
+            return getattr(self.fallback, method)(*args)
+
+    def locked(self, username: str, address: str) -> Lockout | None:
+        """The lockout in force for this username or address, if any."""
+        for item, scope, key in self._keys(username, address):
+            if not self._call("test", item, self.prefix, scope, key):
+                stats = self._call("get_window_stats", item, self.prefix, scope, key)
+                return Lockout(scope, max(1, math.ceil(stats.reset_time - time.time())))
+        return None
+
+    def failed(self, username: str, address: str) -> None:
+        """Count a wrong password against the username and the address."""
+        for item, scope, key in self._keys(username, address):
+            self._call("hit", item, self.prefix, scope, key)
+        log.info("sign-in failed user=%r", username[:100])  # %r: no forged lines
+
+    def succeeded(self, username: str) -> None:
+        self._call("clear", self.per_username, self.prefix, "username", username[:100])
+
+
+def login_guard() -> LoginGuard:
+    """This app's guard (one per app: each test app counts from zero)."""
+    app = flask.current_app
+    guard: LoginGuard | None = app.extensions.get("mutualaid.login_guard")
+    if guard is None:
+        guard = app.extensions["mutualaid.login_guard"] = LoginGuard(
+            app.extensions["mutualaid"].settings)
+    return guard

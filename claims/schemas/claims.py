@@ -75,6 +75,9 @@ class ClaimSchema(ma.Schema):
     paid_amount = Money(allow_none=True)
     batch_no = ma.fields.String(allow_none=True)
     reason = ma.fields.String(allow_none=True)
+    reason_code = ma.fields.String(allow_none=True, metadata={
+        "description": "the code of the last reason (config/reasons.toml); other: free text"})
+    reason_label = ma.fields.String(allow_none=True)
     onsite_date = ma.fields.Date(allow_none=True)
     onsite_place = ma.fields.String(allow_none=True)
     receipt_no = ma.fields.String(allow_none=True)
@@ -90,12 +93,15 @@ class ClaimQuerySchema(QuerySchema):
     unit_code = Text(max_length=40)
     product_code = Text(max_length=40)
     batch_no = Text(max_length=20)
-    member_id = ma.fields.Integer()
+    member_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=2**31 - 1))
 
 
 class ClaimEventInSchema(InputSchema):
     event = Text(required=True, max_length=40)
     reason = Text(allow_none=True)
+    reason_code = Text(allow_none=True, max_length=40, metadata={
+        "description": "reject, return, request_materials: a code of config/reasons.toml; "
+                       "its label stands in for a missing reason"})
     documents = ma.fields.List(Text(max_length=40), allow_none=True,
                                validate=ma.validate.Length(max=50))
     amount = Money(allow_none=True)

@@ -25,6 +25,14 @@ class QuerySchema(ma.Schema):
     def _leave_pagination(self, data: Any, **kwargs: Any) -> dict[str, Any]:
         return {key: data[key] for key in data if key not in PAGINATION_PARAMETERS}
 
+    @ma.validates_schema
+    def _no_nul_characters(self, data: dict[str, Any], **kwargs: Any) -> None:
+        # PostgreSQL text cannot hold NUL: refuse it here (422) rather than fail in the query.
+        bad = {key: ["Must not contain NUL characters."] for key, value in data.items()
+               if isinstance(value, str) and "\x00" in value}
+        if bad:
+            raise ma.ValidationError(bad)
+
 
 class ErrorItemSchema(ma.Schema):
     field = ma.fields.String(allow_none=True)
@@ -33,6 +41,12 @@ class ErrorItemSchema(ma.Schema):
 
 
 class ErrorSchema(ma.Schema):
+    """The one error shape (claims.api.base.error_response); some errors add fields of their
+    own (allowed_events, state, retry_after), so the document allows more."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
     code = ma.fields.String()
     status = ma.fields.Integer()
     message = ma.fields.String()

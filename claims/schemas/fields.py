@@ -73,6 +73,8 @@ class Text(ma.fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         if len(text) > self.max_length:
             raise coded("too_long", f"At most {self.max_length} characters.")
+        if "\x00" in text:  # PostgreSQL text cannot hold it; no person types it
+            raise coded("invalid", "Must not contain NUL characters.")
         return text
 
 

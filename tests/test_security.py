@@ -1,0 +1,246 @@
+"""Issue 7 security: sign-in lockout, revocable tokens, secure headers, and no ID number,
+token or password in any log line of a full claim walk served over real HTTP.
+
+Also covered elsewhere: argon2id hashes and expired/revoked tokens answering 401
+(test_api_registry.py), the role x endpoint matrix and the append-only audit trail
+(test_role_matrix.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from conftest import PASSWORD, new_id_number
+
+from claims.auth import create_user
+from claims.db import session_scope
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def sign_in(client: Any, username: str, password: str, address: str = "127.0.0.1") -> Any:
+    return client.post("/api/v1/auth/token", json={"username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_five_wrong_passwords_lock_the_username_even_for_the_right_one(county, client):
+    county.clerk  # noqa: B018 - creates the user
+    for _ in range(5):
+        assert sign_in(client, "clerk", "wrong password").status_code == 401
+    locked = sign_in(client, "clerk", PASSWORD)
+    assert locked.status_code == 429 and locked.is_json
+    assert locked.json["code"] == "locked"
+    assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
+    assert locked.json["retry_after"] == int(locked.headers["Retry-After"])
+    county.user("other", "clerk")
+    assert sign_in(client, "other", PASSWORD).status_code == 200  # only that username
+
+
+def test_a_right_password_clears_the_count_of_wrong_ones(county, client):
+    county.clerk  # noqa: B018
+    for _ in range(4):
+        assert sign_in(client, "clerk", "wrong password").status_code == 401
+    assert sign_in(client, "clerk", PASSWORD).status_code == 200
+    for _ in range(4):
+        assert sign_in(client, "clerk", "wrong password").status_code == 401
+    assert sign_in(client, "clerk", PASSWORD).status_code == 200
+
+
+def test_many_wrong_passwords_from_one_address_throttle_that_address(app, county, client):
+    app.extensions["mutualaid"].settings.login_max_failures_per_address = 3
+    county.clerk  # noqa: B018
+    for name in ("ann", "bob", "cy"):
+        assert sign_in(client, name, "guess", address="10.0.0.9").status_code == 401
+    throttled = sign_in(client, "clerk", PASSWORD, address="10.0.0.9")
+    assert throttled.status_code == 429 and throttled.json["code"] == "too_many_attempts"
+    assert int(throttled.headers["Retry-After"]) > 0
+    assert sign_in(client, "clerk", PASSWORD, address="10.0.0.10").status_code == 200
+
+
+def test_the_console_sign_in_shares_the_lockout(county, client):
+    county.clerk  # noqa: B018
+
+    def console_sign_in(password: str) -> Any:
+        form = client.get("/console/login").get_data(as_text=True)
+        token = _CSRF.search(form)
+        assert token
+        return client.post("/console/login", data={
+            "username": "clerk", "password": password, "csrf_token": token.group(1)})
+
+    for _ in range(3):
+        assert console_sign_in("wrong password").status_code == 401
+    for _ in range(2):
+        assert sign_in(client, "clerk", "wrong password").status_code == 401
+    page = console_sign_in(PASSWORD)
+    assert page.status_code == 429 and int(page.headers["Retry-After"]) > 0
+    assert "密码错误次数过多" in page.get_data(as_text=True)
+    assert sign_in(client, "clerk", PASSWORD).status_code == 429
+
+
+def test_delete_token_revokes_the_callers_token_only(county, client):
+    county.clerk  # noqa: B018
+    first = sign_in(client, "clerk", PASSWORD).json["access_token"]
+    second = sign_in(client, "clerk", PASSWORD).json["access_token"]
+    bearer = {"Authorization": f"Bearer {first}"}
+    assert client.get("/api/v1/products", headers=bearer).status_code == 200
+    answer = client.delete("/api/v1/auth/token", headers=bearer)
+    assert answer.status_code == 204
+    refused = client.get("/api/v1/products", headers=bearer)
+    assert refused.status_code == 401 and refused.json["code"] == "unauthorized"
+    assert client.delete("/api/v1/auth/token", headers=bearer).status_code == 401
+    assert client.get("/api/v1/products",
+                      headers={"Authorization": f"Bearer {second}"}).status_code == 200
+    assert client.delete("/api/v1/auth/token").status_code == 401
+
+
+def test_api_answers_and_pages_carry_secure_headers(county, client):
+    answers = {
+        "api": county.clerk.get("/api/v1/products"),
+        "error": client.get("/api/v1/claims"),
+        "status page": client.get("/status"),
+        "console": client.get("/console/login"),
+        "api docs": client.get("/api/v1/docs"),
+    }
+    for name, answer in answers.items():
+        assert answer.headers["X-Content-Type-Options"] == "nosniff", name
+        assert answer.headers["X-Frame-Options"] == "DENY", name
+        assert answer.headers["Referrer-Policy"], name
+        csp = answer.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp, name
+    assert answers["api"].headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert "unsafe-inline" not in answers["status page"].headers["Content-Security-Policy"]
+
+
+class Http:
+    """JSON over real HTTP to the live server, as an outside client."""
+
+    def __init__(self, base: str) -> None:
+        self.base, self.token = base, ""
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                raw = answer.read()
+                return answer.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+
+def walk_a_claim_over_http(app: Any, live_server: Any) -> dict[str, str]:
+    """Log, verify, batch, decide, remit, notify and collect a claim; the secrets it used."""
+    with session_scope(app.extensions["mutualaid"].engine) as session:
+        create_user(session, username="clerk", role="clerk", password=PASSWORD)
+    http = Http(live_server.url)
+    status, body = http.call("POST", "/api/v1/auth/token",
+                             {"username": "clerk", "password": PASSWORD})
+    assert status == 200
+    http.token = token = body["access_token"]
+    id_number, stranger = new_id_number(), new_id_number()
+    today = app.extensions["mutualaid"].today()
+    incident = today - timedelta(days=20)
+    steps: list[tuple[str, str, Any]] = [
+        ("POST", "/api/v1/units", {"code": "U900", "name": "单位", "area": "城区",
+                                   "union_contact": "王芳", "union_phone": "0571-0000000",
+                                   "union_email": "u@example.org", "employee_count": 50}),
+        ("POST", "/api/v1/members", {"unit_code": "U900", "name": "张伟",
+                                     "id_number": id_number, "phone": "13800000000"}),
+        ("POST", "/api/v1/members", {"unit_code": "U900", "name": "李四",
+                                     "id_number": id_number[:-1] + "0" if id_number[-1] != "0"
+                                     else id_number[:-1] + "1", "phone": None}),
+        ("POST", "/api/v1/enrolments", {
+            "id_number": id_number, "product_code": "inpatient", "shares": 1,
+            "start_date": (today - timedelta(days=365)).isoformat(),
+            "end_date": (today + timedelta(days=365)).isoformat()}),
+    ]
+    for method, path, body in steps:
+        assert http.call(method, path, body)[0] in (201, 422)
+    status, claim = http.call("POST", "/api/v1/claims", {
+        "id_number": id_number, "product_code": "inpatient", "cause": "illness",
+        "incident_date": incident.isoformat(), "admission_date": incident.isoformat(),
+        "discharge_date": (incident + timedelta(days=7)).isoformat(),
+        "hospital": "县人民医院", "diagnosis": "肺炎", "total_expense": "8000.00",
+        "insurance_paid": "4000.00", "self_paid": "3000.00",
+        "documents": ["claim_form", "id_card", "invoice", "settlement_sheet",
+                      "discharge_summary"]})
+    assert status == 201, claim
+    claim_no = claim["claim_no"]
+    events = f"/api/v1/claims/{claim_no}/events"
+    assert http.call("POST", events, {"event": "verify"})[0] == 200
+    status, batch = http.call("POST", "/api/v1/batches", {})
+    assert status == 201, batch
+    batch_no = batch["batch_no"]
+    assert http.call("POST", f"/api/v1/batches/{batch_no}/events", {"event": "deliver"})[0] == 200
+    assert http.call("POST", f"/api/v1/batches/{batch_no}/decisions", {"decisions": [
+        {"claim_no": claim_no, "outcome": "approved", "approved_amount": "1000.00"}]})[0] == 200
+    assert http.call("POST", "/api/v1/remittances", {
+        "reference": "CITY-LOG-1", "received_on": today.isoformat(), "total_amount": "1000.00",
+        "items": [{"claim_no": claim_no, "amount": "1000.00"}]})[0] == 201
+    assert http.call("POST", "/api/v1/jobs/dispatch_notifications/runs", {})[0] == 200
+    assert http.call("POST", events, {"event": "collect", "id_number": stranger,
+                                      "amount": "1000.00", "receipt_no": "R-1"})[0] == 422
+    status, collected = http.call("POST", events, {
+        "event": "collect", "id_number": id_number, "amount": "1000.00", "receipt_no": "R-1"})
+    assert status == 200 and collected["state"] == "collected", collected
+    # The worker's check, a wrong guess, and careless clients putting secrets in URLs.
+    http.token = ""
+    assert http.call("POST", "/api/v1/status", {"id_number": id_number, "name": "张伟"})[0] == 200
+    assert http.call("POST", "/api/v1/status", {"id_number": stranger, "name": "张伟"})[0] == 404
+    assert http.call("GET", f"/api/v1/members?name={id_number}&access_token={token}")[0] == 401
+    assert http.call("POST", "/api/v1/auth/token",
+                     {"username": id_number, "password": PASSWORD})[0] == 401
+    http.token = token
+    assert http.call("GET", f"/api/v1/members?name={id_number}")[0] == 200
+    assert http.call("DELETE", "/api/v1/auth/token")[0] == 204
+    return {"ID number": id_number, "other ID number": stranger, "token": token,
+            "password": PASSWORD}
+
+
+def test_no_id_number_token_or_password_in_any_log_line_of_a_full_walk(
+        app, live_server, capfd):
+    # Everything at DEBUG, SQLAlchemy's statements and their parameters too (it keeps its
+    # own logger at WARNING unless told).
+    loggers = [logging.getLogger(), logging.getLogger("sqlalchemy.engine")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    try:
+        secrets = walk_a_claim_over_http(app, live_server)
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert any('"path": "/api/v1/claims/<string:claim_no>/events"' in line for line in lines)
+    assert any("werkzeug" in line and "/api/v1/members?name=" in line for line in lines)
+    assert any("sqlalchemy.engine" in line for line in lines), "DEBUG SQL lines were captured"
+    leaks = [f"{what}: {line[:200]}" for line in lines for what, secret in secrets.items()
+             if secret in line]
+    assert not leaks, "\n".join(leaks[:10])
+    for line in lines:
+        json.loads(line)  # every line one JSON object (MUTUALAID_LOG_FORMAT defaults to json)
+
+
+@pytest.mark.parametrize("line", [
+    "GET /api/v1/members?name={id} HTTP/1.1",
+    "parameters: ('{id}', 3)",
+    "Authorization: Bearer abc.DEF-123_x",
+])
+def test_the_log_filter_masks_id_numbers_and_tokens_whatever_logs_them(line):
+    from claims.logs import mask_secrets
+
+    id_number = new_id_number()
+    masked = mask_secrets(line.format(id=id_number))
+    assert id_number not in masked and "abc.DEF-123_x" not in masked
+    if "{id}" in line:
+        assert f"{id_number[:6]}********{id_number[-4:]}" in masked
