@@ -8,6 +8,9 @@ import sys
 # name -> module with a main(argv: list[str]) -> int
 BENCHMARKS: dict[str, str] = {
     "batch": "bench.batch",
+    "load": "bench.load",
+    "reconcile": "bench.reconcile",
+    "roster": "bench.roster",
 }
 
 

@@ -74,6 +74,13 @@ def demo(seed: int) -> None:
     click.echo(summary)
 
 
+def _metrics_worker_exit(_server: object, worker: object) -> None:
+    """gunicorn's child_exit: forget a dead worker's live gauges (PROMETHEUS_MULTIPROC_DIR)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -88,7 +95,9 @@ def serve(host: str, port: int, workers: int) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
+            # No gunicorn access log: the app writes one JSON line a request (claims.logs).
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                self.cfg.set("child_exit", _metrics_worker_exit)
 
         def load(self):  # type: ignore[no-untyped-def]
             from claims.app import create_app
@@ -150,8 +159,57 @@ def scheduler() -> None:
     service.run(stop)
 
 
+import_group = click.Group("import", help="Bring data in from files.")
+
+
+@import_group.command("roster")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--dry-run", is_flag=True, help="Check every row and report; apply nothing.")
+@with_appcontext
+def import_roster_file(file: str, dry_run: bool) -> None:
+    """Import a roster (XLSX or CSV): all rows or none; exit code 1 if any row is invalid."""
+    import sys
+
+    from claims.auth import Actor
+    from claims.schemas.roster import parse_rows, read_sheet
+    from workflows.errors import DomainError
+    from workflows.roster import import_roster
+
+    runtime = get_runtime()
+    actor = Actor(username=f"cli:{os.environ.get('USER', 'unknown')}", role="admin")
+    with open(file, "rb") as handle:
+        data = handle.read()
+    try:
+        sheet = read_sheet(data)
+        # Three passes over the rows: their fields, the register's rules, the writing.
+        with click.progressbar(length=3 * len(sheet.body), label="importing roster",
+                               show_pos=True, file=sys.stderr) as bar:
+            roster = parse_rows(sheet, os.path.basename(file), progress=bar.update)
+            with session_scope(runtime.engine) as session:
+                report = import_roster(session, runtime, actor, roster, dry_run=dry_run,
+                                       progress=bar.update)
+                if dry_run:
+                    session.rollback()
+            bar.update(bar.length - bar.pos)
+    except DomainError as error:
+        click.echo(error.message, err=True)
+        for item in getattr(error, "report", {}).get("errors") or [e.as_dict()
+                                                                  for e in error.errors]:
+            click.echo(f"  {item['field']}: {item['message']} ({item['code']})", err=True)
+        raise SystemExit(1) from None
+    summary = report.as_dict(roster)
+    for item in summary["errors"]:
+        click.echo(f"  {item['field']}: {item['message']} ({item['code']})", err=True)
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(json.dumps({k: v for k, v in summary.items() if k != "errors"},
+                          ensure_ascii=False))
+    if summary["errors"]:
+        raise SystemExit(1)
+
+
 def register_cli(app: Flask) -> None:
     """The same commands under `flask --app wsgi.py ...`."""
-    for command in (db_group, users_group, demo, serve, jobs_group, scheduler):
+    for command in (db_group, users_group, demo, serve, jobs_group, scheduler, import_group):
         if command.name not in app.cli.commands:
             app.cli.add_command(command)

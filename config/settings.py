@@ -25,6 +25,7 @@ def _flag(name: str, default: bool = False) -> bool:
 
 
 TRANSMISSIONS = ("folder", "smtp", "http")
+LOG_FORMATS = ("json", "text")
 
 
 def _path(value: str | None) -> Path | None:
@@ -81,6 +82,9 @@ class Settings:
     # The public status check (SPEC §5): where wrong guesses are counted, and the proxies
     # in front (X-Forwarded-For hops to trust; 0: the peer address is the client).
     ratelimit_storage_uri: str = "memory://"
+    # Keys in that store start with this: two services (or two counties) sharing one Redis
+    # keep their counts apart.
+    ratelimit_key_prefix: str = "mutualaid"
     trusted_proxies: int = 0
     # The weekly batch's manifest and its transmission to the city office (SPEC §4).
     manifest_dir: Path | None = None  # None: <instance>/manifests
@@ -93,6 +97,20 @@ class Settings:
     transmission_backoff_cap_seconds: int = 3600
     city_office: str = "市总工会互助保障代办处"
     city_office_email: str = ""
+    # Observability and sign-in (docs/operations.md): log format, /metrics, login lockout.
+    log_format: str = "json"  # json (one object a line) or text
+    metrics_token: str = ""  # set: GET /metrics needs it as a bearer token
+    login_max_failures: int = 5  # wrong passwords for one username before it is locked
+    login_lockout_minutes: int = 15
+    login_max_failures_per_address: int = 30
+    # Coded reasons (config/reasons.toml) and reconciliation (对账): days after approval with
+    # no money received, and days after the money arrived with nothing collected, before a
+    # claim is flagged.
+    reasons_file: str | None = None
+    reconcile_unremitted_days: int = 30
+    reconcile_uncollected_days: int = 30
+    # The county's yearly subsidy (县总工会补贴), in fen: the reports' budget (issue 6).
+    subsidy_fen: int = 35_000_000
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -121,6 +139,7 @@ class Settings:
             collection_place=_env("COLLECTION_PLACE") or cls.collection_place,
             collection_hours=_env("COLLECTION_HOURS") or cls.collection_hours,
             ratelimit_storage_uri=_env("RATELIMIT_STORAGE_URI") or cls.ratelimit_storage_uri,
+            ratelimit_key_prefix=_env("RATELIMIT_KEY_PREFIX") or cls.ratelimit_key_prefix,
             trusted_proxies=int(_env("TRUSTED_PROXIES", "0") or 0),
             schedules_file=_env("SCHEDULES_FILE"),
             scheduler_heartbeat_seconds=float(_env("SCHEDULER_HEARTBEAT_SECONDS", "5") or 5),
@@ -139,4 +158,14 @@ class Settings:
                 _env("TRANSMISSION_BACKOFF_CAP_SECONDS", "3600") or 3600),
             city_office=_env("CITY_OFFICE") or cls.city_office,
             city_office_email=_env("CITY_OFFICE_EMAIL") or "",
+            subsidy_fen=yuan_to_fen(_env("SUBSIDY_YUAN", "350000.00") or "350000.00"),
+            log_format=_choice("LOG_FORMAT", LOG_FORMATS),
+            metrics_token=_env("METRICS_TOKEN") or "",
+            login_max_failures=int(_env("LOGIN_MAX_FAILURES", "5") or 5),
+            login_lockout_minutes=int(_env("LOGIN_LOCKOUT_MINUTES", "15") or 15),
+            login_max_failures_per_address=int(_env("LOGIN_MAX_FAILURES_PER_ADDRESS", "30")
+                                               or 30),
+            reasons_file=_env("REASONS_FILE"),
+            reconcile_unremitted_days=int(_env("RECONCILE_UNREMITTED_DAYS", "30") or 30),
+            reconcile_uncollected_days=int(_env("RECONCILE_UNCOLLECTED_DAYS", "30") or 30),
         )

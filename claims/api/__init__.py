@@ -17,15 +17,21 @@ def init_api(app: Flask) -> Api:
         jobs,
         members,
         products,
+        reasons,
+        reconciliation,
         remittances,
+        reports,
+        roster,
         status,
         units,
+        visits,
     )
     from claims.api.security import authenticate
 
     api = Api(app)
     modules = (auth, units, members, products, enrolments, claims, batches, decisions,
-               remittances, jobs, status)
+               remittances, jobs, status, roster, visits, reports, reasons,
+               reconciliation)
     names = {module.blp.name for module in modules}
     for module in modules:
         api.register_blueprint(module.blp)
