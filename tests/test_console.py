@@ -205,3 +205,54 @@ def test_an_event_the_role_may_not_fire_is_refused_with_a_message(client: FlaskC
                        {"version": claim["version"]})
     assert answer.status_code == 403 and "未能办理" in answer.get_data(as_text=True)
     assert county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json["state"] == "logged"
+
+
+def test_the_claim_form_shows_the_estimate_logging_would_record_and_saves_nothing(
+        client: FlaskClient, county: County) -> None:
+    member = county.member()
+    county.enrol(member)
+    body = county.claim_body(member, documents=["claim_form", "id_card"])
+    sign_in(client, county)
+    form = client.get("/console/claims/new?product_code=inpatient").get_data(as_text=True)
+    assert 'data-estimate-url="/console/claims/estimate"' in form
+    preview = post_form(client, "/console/claims/estimate", body)
+    assert preview.status_code == 200 and preview.json["errors"] == {}
+    # (3000.00 self-paid - 500 deductible) x 50% = 1250.00, as the API will log it
+    assert preview.json["estimate"] == "1250.00"
+    assert preview.json["missing_documents"] == ["医疗费用发票", "医保结算单", "出院小结"]
+    assert county.clerk.get("/api/v1/claims").json == []  # a preview logs nothing
+    logged = county.clerk.post("/api/v1/claims", body).json
+    assert logged["estimate"] == preview.json["estimate"]
+    half_typed = post_form(client, "/console/claims/estimate",
+                           {"product_code": "inpatient", "id_number": member["id_number"]})
+    assert half_typed.json["estimate"] is None and "incident_date" in half_typed.json["errors"]
+    assert member["id_number"] not in half_typed.get_data(as_text=True)
+    assert client.post("/console/claims/estimate", data=body).status_code == 400  # no CSRF
+
+
+def test_home_lists_batches_the_city_office_has_left_undecided(client: FlaskClient,
+                                                                county: County) -> None:
+    import sqlalchemy as sa
+
+    from claims.db import session_scope
+    from claims.models import Batch
+
+    claim_no = county.ready_claims(1)[0]
+    batch_no = county.clerk.post("/api/v1/batches", {}).json["batch_no"]
+    assert county.clerk.post(f"/api/v1/batches/{batch_no}/events",
+                             {"event": "deliver"}).status_code == 200
+    sign_in(client, county)
+    assert batch_no not in client.get("/console/").get_data(as_text=True)  # delivered today
+    engine = county.app.extensions["mutualaid"].engine
+    with session_scope(engine) as session:
+        session.execute(sa.update(Batch).values(
+            delivered_at=sa.func.now() - sa.text("INTERVAL '31 days'")
+            if engine.dialect.name == "postgresql" else sa.text("datetime('now', '-31 days')")))
+    home = client.get("/console/").get_data(as_text=True)
+    assert 'id="overdue-batches"' in home and f">{batch_no}</a>" in home
+    assert "1 件未决" in home
+    staff_client = county.app.test_client()
+    unit_code = county.clerk.get(f"/api/v1/claims/{claim_no}").json["unit_code"]
+    county.unit_staff(unit_code)
+    sign_in(staff_client, county, f"staff-{unit_code}")
+    assert 'id="overdue-batches"' not in staff_client.get("/console/").get_data(as_text=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from browser import horizontal_overflow, open_page, screenshot
 from conftest import PASSWORD, County
+from playwright.sync_api import expect
 
 DESK: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN",
                         "timezone_id": "Asia/Shanghai"}
@@ -35,8 +36,12 @@ def test_a_clerk_logs_a_claim_and_verifies_it(chromium: Any, live_server: Any,
             page.fill(f"#{name}", body[name])
         for name in ("hospital", "diagnosis", "total_expense", "insurance_paid", "self_paid"):
             page.fill(f"#{name}", body[name])
+        # The estimate follows the typing: 50% of (3000.00 - 500) before anything is saved.
+        page.wait_for_selector("#estimate:has-text('1250.00')")
+        assert "尚缺材料" in page.inner_text("#estimate-note")
         for code in body["documents"]:
             page.check(f"input[name=documents][value={code}]")
+        expect(page.locator("#estimate-note")).not_to_contain_text("尚缺材料")
         page.click("form.claim-form button[type=submit]")
         page.wait_for_selector("#state:has-text('已登记')")
         assert member["id_number"] not in page.content()

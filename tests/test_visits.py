@@ -139,3 +139,26 @@ def test_the_job_is_scheduled_daily_and_records_its_run(app: Flask) -> None:
     run = run_job(app.extensions["mutualaid"], "prepare_visits")
     assert run.outcome == "ok"
     assert {"festival", "year", "date", "days_ahead", "prepared"} <= set(run.summary)
+
+
+def test_the_console_shows_the_list_by_unit_and_downloads_it(
+        app: Flask, county: County, world: dict[str, Any]) -> None:
+    from test_console import sign_in
+
+    browser = app.test_client()
+    sign_in(browser, county)
+    page = browser.get("/console/visits").get_data(as_text=True)
+    assert f'id="unit-{world["a"]}"' in page and f'id="unit-{world["b"]}"' in page
+    assert "职工critical" in page and "职工large" in page and "职工small" not in page
+    assert "李红 0571-1111111" in page and world["critical"]["id_number_masked"] in page
+    assert all(world[k]["id_number"] not in page for k in ("critical", "female", "large"))
+    assert "共 4 人" in page
+    download = browser.get("/console/visits/export.xlsx")
+    assert download.status_code == 200
+    sheet = openpyxl.load_workbook(BytesIO(download.data)).active
+    assert "职工critical" in {cell for row in sheet.iter_rows(values_only=True) for cell in row}
+    staff = app.test_client()
+    county.unit_staff(world["b"])
+    sign_in(staff, county, f"staff-{world['b']}")
+    mine = staff.get("/console/visits").get_data(as_text=True)
+    assert "职工other_unit" in mine and "职工critical" not in mine

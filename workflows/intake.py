@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -99,9 +100,18 @@ def check_claim_input(product: Product, fields: dict[str, Any], today: date) -> 
     return errors
 
 
-def log_claim(session: Session, product_catalogue: Catalogue, actor: Actor, fields: dict[str, Any],
-              today: date) -> tuple[Claim, list[str]]:
-    """Create a claim in `logged`: estimate, missing documents, claim number, audit event."""
+@dataclass
+class Draft:
+    """A claim as it would be logged now (not saved): its estimate, documents and warnings."""
+
+    claim: Claim
+    warnings: list[str]
+
+
+def draft_claim(session: Session, product_catalogue: Catalogue, actor: Actor,
+                fields: dict[str, Any], today: date) -> Draft:
+    """Validate a claim body and compute what logging it would record; writes nothing.
+    The claim form shows this as the clerk types; log_claim saves exactly this."""
     product = product_catalogue.get(fields["product_code"])
     member = member_by_id_number(session, fields["id_number"])
     # Another unit's member is as unknown to unit staff as one never registered.
@@ -145,9 +155,6 @@ def log_claim(session: Session, product_catalogue: Catalogue, actor: Actor, fiel
     enrolment = covering_enrolment(session, member.id, product.code, claim.incident_date)
     claim.enrolment_id = enrolment.id if enrolment else None
     claim.estimate = current_estimate(session, product, claim, enrolment)
-    claim.claim_no = next_claim_no(session, today.year)
-    session.add(claim)
-    session.flush()
     warnings = []
     if enrolment is None:
         warnings.append("出险日期不在该职工此险种的保障期内，核验时将不予通过。")
@@ -156,6 +163,17 @@ def log_claim(session: Session, product_catalogue: Catalogue, actor: Actor, fiel
         warnings.append(
             f"同一职工、险种和出险日期已有理赔 {duplicate.claim_no}，本件不能核验通过。"
         )
+    return Draft(claim, warnings)
+
+
+def log_claim(session: Session, product_catalogue: Catalogue, actor: Actor, fields: dict[str, Any],
+              today: date) -> tuple[Claim, list[str]]:
+    """Create a claim in `logged`: estimate, missing documents, claim number, audit event."""
+    draft = draft_claim(session, product_catalogue, actor, fields, today)
+    claim = draft.claim
+    claim.claim_no = next_claim_no(session, today.year)
+    session.add(claim)
+    session.flush()
     session.add(ClaimEvent(
         claim_id=claim.id, event=LOG_EVENT, from_state=None, to_state=claim.state,
         version=claim.version, actor=actor.username,
@@ -163,4 +181,4 @@ def log_claim(session: Session, product_catalogue: Catalogue, actor: Actor, fiel
                  "missing_documents": missing_documents(claim.documents)},
     ))
     session.flush()
-    return claim, warnings
+    return claim, draft.warnings

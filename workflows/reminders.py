@@ -76,19 +76,29 @@ def chase_materials(runtime: Runtime) -> dict[str, int]:
     )
 
 
+def overdue_batches(delivered_before: datetime) -> sa.Select[Any]:
+    """(batch, undecided claims) of the batches delivered before then with claims still
+    undecided by the city office, oldest first."""
+    undecided = (sa.select(Claim.batch_id, sa.func.count().label("n"))
+                 .where(Claim.state == "submitted").group_by(Claim.batch_id).subquery())
+    return (sa.select(Batch, undecided.c.n).join(undecided, undecided.c.batch_id == Batch.id)
+            .where(Batch.delivered_at < delivered_before)  # type: ignore[operator]
+            .order_by(Batch.delivered_at))
+
+
+def overdue_days() -> int:
+    """After how many days a delivered batch with undecided claims is overdue."""
+    return _days("OVERDUE_BATCH_DAYS", 30)
+
+
 def flag_overdue(runtime: Runtime) -> dict[str, Any]:
     """Batches delivered over 30 days ago with claims still undecided are flagged, once."""
-    days = _days("OVERDUE_BATCH_DAYS", 30)
+    days = overdue_days()
     now = datetime.now(UTC)
     flagged: list[str] = []
     with session_scope(runtime.engine) as session:
-        undecided = (sa.select(Claim.batch_id, sa.func.count().label("n"))
-                     .where(Claim.state == "submitted").group_by(Claim.batch_id).subquery())
-        rows = session.execute(
-            sa.select(Batch, undecided.c.n).join(undecided, undecided.c.batch_id == Batch.id)
-            .where(Batch.delivered_at < now - timedelta(days=days),
-                   Batch.overdue_flagged_at.is_(None))  # type: ignore[union-attr]
-        ).all()
+        rows = session.execute(overdue_batches(now - timedelta(days=days)).where(
+            Batch.overdue_flagged_at.is_(None))).all()  # type: ignore[union-attr]
         for batch, count in rows:
             batch.overdue_flagged_at = now
             session.add(batch)

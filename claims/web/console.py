@@ -8,6 +8,7 @@ The session cookie is HttpOnly and SameSite=Lax; every POST carries a Flask-WTF 
 from __future__ import annotations
 
 import importlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +27,7 @@ from claims.api.status import client_address
 from claims.auth import Actor, check_password
 from claims.models import Claim, ClaimEvent, Unit, User
 from claims.money import format_fen
+from claims.rules import missing_documents
 from claims.runtime import get_runtime, get_session
 from claims.web.forms import (
     CAUSES,
@@ -37,8 +39,9 @@ from claims.web.forms import (
     schema_errors,
 )
 from workflows.errors import DomainError
-from workflows.intake import log_claim
+from workflows.intake import draft_claim, log_claim
 from workflows.lifecycle import BY_CLAIM, EVENTS_BY_NAME, LOG_EVENT, STATES, allowed_events
+from workflows.reminders import overdue_batches, overdue_days
 from workflows.transitions import fire
 
 console = Blueprint("console", __name__, url_prefix="/console")
@@ -64,6 +67,7 @@ CONSOLE_AREAS: tuple[str, ...] = (
     "claims.web.console_reports",
     "claims.web.console_members",
     "claims.web.console_roster",
+    "claims.web.console_visits",
 )
 
 
@@ -193,7 +197,17 @@ def home() -> str:
     work = [{"key": key, "title": title, "count": sum(by_state.get(s, 0) for s in states),
              "links": [(s, STATES[s], by_state.get(s, 0)) for s in states]}
             for key, title, states in TODAY_WORK]
-    return render_template("console/home.html", work=work)
+    overdue: list[Any] = []
+    if not g.actor.is_unit_staff:  # batches are the county's business
+        days = overdue_days()
+        rows = get_session().execute(overdue_batches(
+            datetime.now(UTC) - timedelta(days=days))).all()
+        tz = get_runtime().settings.tz
+        overdue = [{"batch_no": batch.batch_no, "undecided": int(n),
+                    "delivered_on": batch.delivered_at.astimezone(tz).date()}
+                   for batch, n in rows]
+    return render_template("console/home.html", work=work, overdue=overdue,
+                           overdue_after=overdue_days())
 
 
 @console.get("/claims")
@@ -298,6 +312,30 @@ def fire_event(claim_no: str, event: str) -> Any:
 
 
 # --- logging a claim ------------------------------------------------------------------------
+
+
+@console.post("/claims/estimate")
+def estimate_claim() -> flask.Response:
+    """The claim form as typed so far -> what logging it would record (JSON, nothing saved):
+    the estimate, the documents still missing, warnings, and what is wrong or not yet given."""
+    db, runtime = get_session(), get_runtime()
+    answer: dict[str, Any] = {"estimate": None, "missing_documents": [], "warnings": [],
+                              "errors": {}}
+    try:
+        draft = draft_claim(db, runtime.catalogue, g.actor, read_claim(request.form),
+                            runtime.today())
+    except ma.ValidationError as error:
+        answer["errors"] = schema_errors(error)
+    except DomainError as error:
+        answer["errors"] = domain_errors(error)
+    else:
+        names = runtime.catalogue.document_names
+        answer |= {"estimate": format_fen(draft.claim.estimate),
+                   "missing_documents": [names.get(c, c)
+                                         for c in missing_documents(draft.claim.documents)],
+                   "warnings": draft.warnings}
+    db.rollback()  # a draft: nothing it touched is kept
+    return flask.jsonify(answer)
 
 
 @console.route("/claims/new", methods=["GET", "POST"])

@@ -1,5 +1,6 @@
-/* The console's one script: "add a row" on the remittance form. The form works without it
-   (it offers ten blank rows); this only adds more, numbered on from the last. */
+/* The console's one script. Every form works without it; it only adds conveniences:
+   "add a row" on the remittance form (which offers ten blank rows), and the claim form's
+   estimate shown as the clerk types (the server computes it exactly as logging would). */
 (function () {
   "use strict";
   var button = document.getElementById("add-row");
@@ -29,4 +30,45 @@
     body.appendChild(row);
     row.querySelector("input").focus();
   });
+}());
+
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-estimate-url]");
+  var box = document.getElementById("estimate-preview");
+  if (!form || !box || !window.fetch) { return; }
+  var output = document.getElementById("estimate");
+  var note = document.getElementById("estimate-note");
+  var timer = null;
+  var asked = 0;
+  box.hidden = false;
+  function show(answer) {
+    if (answer.estimate === null) {
+      output.textContent = "—";
+      note.textContent = box.dataset.incomplete;
+      return;
+    }
+    output.textContent = answer.estimate + " 元";
+    var notes = answer.warnings.slice();
+    if (answer.missing_documents.length) {
+      notes.unshift(box.dataset.missing + "：" + answer.missing_documents.join("、"));
+    }
+    note.textContent = notes.join(" ");
+  }
+  function ask() {
+    var mine = ++asked;
+    fetch(form.dataset.estimateUrl, {method: "POST", body: new FormData(form),
+                                     credentials: "same-origin",
+                                     headers: {"Accept": "application/json"}})
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (answer) { if (answer && mine === asked) { show(answer); } })
+      .catch(function () { /* the form still works: the claim page shows the estimate */ });
+  }
+  function soon() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(ask, 300);
+  }
+  form.addEventListener("input", soon);
+  form.addEventListener("change", soon);
+  ask();
 }());
