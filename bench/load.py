@@ -39,15 +39,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-
 from bench.batch import machine_note
 from bench.plans import explain_endpoints
+from bench.scratch import scratch_database
 from bench.world import World, claim_no, fill, member_id_number
 from migrations import upgrade
 
 SIZES = (1_000, 1_000_000)
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 POOL = 2_000  # distinct claims / members the load cycles through
 ROUNDS = 3  # each endpoint is loaded this many times, taking turns with the others
 # SPEC-derived targets (issue 7).
@@ -106,26 +104,6 @@ def targets(world: World, today: date) -> list[Target]:
 
 
 # --- databases and the server ---------------------------------------------------------------
-
-@contextmanager
-def scratch_database(kind: str, folder: Path) -> Iterator[str]:
-    """An empty database: a SQLite file in `folder`, or a PostgreSQL one dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'load.db'}"
-        return
-    base = sa.engine.make_url(os.environ.get("MUTUALAID_BENCH_POSTGRES_URL", DEFAULT_POSTGRES))
-    name = f"bench_load_{os.getpid()}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
 
 def bench_token(url: str) -> str:
     """A clerk's bearer token in the bench database."""
@@ -244,7 +222,7 @@ def measure(kind: str, n: int, *, seconds: float, connections: int, workers: int
     drive = run_wrk if driver == "wrk" else run_python
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         folder = Path(tmp)
-        with scratch_database(kind, folder) as url:
+        with scratch_database(kind, folder, "load") as url:
             upgrade(url)
             today = today_in()
             world = fill(url, n, today)

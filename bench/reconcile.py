@@ -17,8 +17,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.batch import machine_note, peak_memory_mb, reset_peak_memory
+from bench.scratch import scratch_database
 from claims.db import make_engine, session_scope
 from claims.idcard import make_id_number
 from claims.models import (
@@ -203,28 +202,10 @@ def _insert_events(connection: sa.Connection, now: datetime) -> None:
     ).where(_c.c.state == "pending_materials")))
 
 
-@contextmanager
-def _database(kind: str, folder: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'reconcile.db'}"
-        return
-    base = sa.engine.make_url(os.environ["MUTUALAID_BENCH_POSTGRES_URL"])
-    name = f"bench_reconcile_{os.getpid()}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def measure(n: int, kind: str) -> dict[str, Any]:
     """Build the year on a fresh database, then reconcile it (timed) and check the count."""
     with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp, \
-            _database(kind, Path(tmp)) as url:
+            scratch_database(kind, Path(tmp), "reconcile") as url:
         upgrade(url)
         settings = Settings(instance_path=Path(tmp), database_url=url, secret_key="bench")
         runtime = Runtime(settings=settings, catalogue=load_catalogue(), engine=make_engine(url))

@@ -14,8 +14,6 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from io import BytesIO
 from pathlib import Path
@@ -25,6 +23,7 @@ import sqlalchemy as sa
 import xlsxwriter
 
 from bench.batch import machine_note, peak_memory_mb, reset_peak_memory
+from bench.scratch import scratch_database
 from claims.auth import Actor
 from claims.db import make_engine, session_scope
 from claims.idcard import make_id_number, parse_id_number
@@ -82,29 +81,11 @@ def seed_county(engine: sa.Engine, numbers: list[str]) -> None:
         connection.execute(sa.insert(Member.__table__), members)  # type: ignore[attr-defined]
 
 
-@contextmanager
-def scratch_database(kind: str, folder: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'roster.db'}"
-        return
-    base = sa.engine.make_url(os.environ["MUTUALAID_BENCH_POSTGRES_URL"])
-    name = f"bench_roster_{os.getpid()}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def measure(kind: str, rows: int) -> dict[str, Any]:
     numbers = id_numbers(rows)
     workbook = roster_workbook(numbers)
     with tempfile.TemporaryDirectory(prefix="bench-roster-") as tmp, \
-            scratch_database(kind, Path(tmp)) as url:
+            scratch_database(kind, Path(tmp), "roster") as url:
         upgrade(url)
         settings = Settings(instance_path=Path(tmp), database_url=url, secret_key="bench")
         runtime = Runtime(settings=settings, catalogue=load_catalogue(), engine=make_engine(url))
