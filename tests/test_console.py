@@ -256,3 +256,32 @@ def test_home_lists_batches_the_city_office_has_left_undecided(client: FlaskClie
     county.unit_staff(unit_code)
     sign_in(staff_client, county, f"staff-{unit_code}")
     assert 'id="overdue-batches"' not in staff_client.get("/console/").get_data(as_text=True)
+
+
+def test_asking_for_materials_offers_the_coded_reasons_and_records_the_chosen_one(
+        client: FlaskClient, county: County) -> None:
+    claim = county.claim()
+    sign_in(client, county)
+    page = client.get(f"/console/claims/{claim['claim_no']}").get_data(as_text=True)
+    form = page[page.index('id="event-request_materials"'):]
+    form = form[:form.index("</form>")]
+    assert '<option value="missing_invoice">缺少医疗费用发票原件</option>' in form
+    assert 'value="not_covered"' not in form  # a rejection reason, not a document one
+    answer = post_form(client, f"/console/claims/{claim['claim_no']}/events/request_materials",
+                       {"version": claim["version"], "documents": "invoice",
+                        "reason_code": "missing_invoice"})
+    assert answer.status_code == 303
+    after = county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json
+    assert after["state"] == "pending_materials"
+    assert after["reason_code"] == "missing_invoice"
+    assert after["reason_label"] == "缺少医疗费用发票原件"
+    invoice = next(d for d in after["documents"] if d["code"] == "invoice")
+    assert invoice["status"] == "rejected" and invoice["reason"] == "缺少医疗费用发票原件"
+    other = county.claim()
+    refused = post_form(client, f"/console/claims/{other['claim_no']}/events/request_materials",
+                        {"version": other["version"], "reason_code": "no_such_code",
+                         "reason": "另需诊断证明"})
+    assert refused.status_code == 422
+    assert 'id="reason_code-error"' in refused.get_data(as_text=True)
+    unchanged = county.clerk.get(f"/api/v1/claims/{other['claim_no']}").json
+    assert (unchanged["state"], unchanged["version"]) == ("logged", other["version"])

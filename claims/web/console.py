@@ -41,6 +41,7 @@ from claims.web.forms import (
 from workflows.errors import DomainError
 from workflows.intake import draft_claim, log_claim
 from workflows.lifecycle import BY_CLAIM, EVENTS_BY_NAME, LOG_EVENT, STATES, allowed_events
+from workflows.reasons import reasons_of
 from workflows.reminders import overdue_batches, overdue_days
 from workflows.transitions import fire
 
@@ -245,6 +246,7 @@ def _event_forms(claim: Claim) -> list[dict[str, Any]]:
     actor: Actor = g.actor
     product = get_runtime().catalogue.get(claim.product_code)
     names = get_runtime().catalogue.document_names
+    reasons = reasons_of(get_runtime())
     forms = []
     for name in allowed_events(claim.state):
         spec = EVENTS_BY_NAME[name]
@@ -252,6 +254,7 @@ def _event_forms(claim: Claim) -> list[dict[str, Any]]:
             continue
         forms.append({"name": name, "label": spec.label, "required": spec.required,
                       "fields": spec.required + spec.optional,
+                      "reasons": [(r.code, r.label) for r in reasons.for_event(name)],
                       "documents": [(c, names.get(c, c)) for c in
                                     (product.document_codes if product else ())]})
     return forms

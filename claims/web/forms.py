@@ -27,6 +27,7 @@ FIELD_LABELS: dict[str, Any] = {
     "disability_grade": _l("伤残等级"),
     "documents": _l("材料"),
     "reason": _l("原因"),
+    "reason_code": _l("原因代码"),
     "amount": _l("金额（元）"),
     "date": _l("日期"),
     "place": _l("地点"),
@@ -88,8 +89,8 @@ MESSAGES: dict[str, Any] = {
     "invalid_birth_date": _l("身份证号码中的出生日期不正确"),
     "invalid_id_number": _l("身份证号码不正确"),
 }
-EVENT_FIELDS = ("reason", "amount", "date", "place", "id_number", "receipt_no", "proxy_name",
-                "proxy_reference")
+EVENT_FIELDS = ("reason", "reason_code", "amount", "date", "place", "id_number", "receipt_no",
+                "proxy_name", "proxy_reference")
 CLAIM_FIELDS = ("id_number", "product_code", "cause", "incident_date", "admission_date",
                 "discharge_date", "hospital", "diagnosis", "total_expense", "insurance_paid",
                 "self_paid", "disability_grade")
