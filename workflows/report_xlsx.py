@@ -1,7 +1,8 @@
 """The reports as XLSX downloads: one workbook per report, Chinese headings, amounts in yuan.
 
-Text a spreadsheet could read as a formula (= + - @ ...) is written as a string with Excel's
-quote prefix, as the manifest does: a unit or member name never runs as a formula.
+Written by the manifest's streaming writer (workflows/xlsx_stream.py): text a spreadsheet
+could read as a formula (= + - @ ...) gets Excel's quote prefix there, so a unit or member
+name never runs as a formula.
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
-import xlsxwriter
-
 from workflows.lifecycle import STATES
-
-_RISKY = ("=", "+", "-", "@", "\t", "\r")
+from workflows.xlsx_stream import Workbook
 
 
 @dataclass(frozen=True)
@@ -40,55 +39,45 @@ class Sheet:
     rows: Iterable[Sequence[Any]]
 
 
-class _Writer:
-    def __init__(self) -> None:
-        self.buffer = io.BytesIO()
-        self.book = xlsxwriter.Workbook(self.buffer, {"in_memory": True})
-        self.bold = self.book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
-        self.money = self.book.add_format({"num_format": "#,##0.00"})
-        self.rate = self.book.add_format({"num_format": "0.0%"})
-        self.day = self.book.add_format({"num_format": "yyyy-mm-dd"})
-        self.quoted = self.book.add_format({"quote_prefix": True})
+@dataclass(frozen=True)
+class _Styles:
+    money: int
+    rate: int
+    day: int
 
-    def cell(self, sheet: Any, row: int, col: int, value: Any) -> None:
-        if value is None or (isinstance(value, Yuan | Rate) and getattr(
-                value, "fen" if isinstance(value, Yuan) else "value") is None):
-            sheet.write_blank(row, col, None)
-        elif isinstance(value, Yuan):
-            sheet.write_number(row, col, value.fen / 100, self.money)  # type: ignore[operator]
-        elif isinstance(value, Rate):
-            sheet.write_number(row, col, value.value, self.rate)
-        elif isinstance(value, bool):
-            sheet.write_string(row, col, "是" if value else "否")
-        elif isinstance(value, int | float):
-            sheet.write_number(row, col, value)
-        elif isinstance(value, date):
-            sheet.write_datetime(row, col, value, self.day)
-        else:
-            text = str(value)
-            sheet.write_string(row, col, text, self.quoted if text.startswith(_RISKY) else None)
 
-    def add(self, spec: Sheet) -> None:
-        sheet = self.book.add_worksheet(spec.name)
-        for col, header in enumerate(spec.headers):
-            sheet.write_string(0, col, header, self.bold)
-            sheet.set_column(col, col, max(10, len(header) * 2 + 2))
-        for row, values in enumerate(spec.rows, start=1):
-            for col, value in enumerate(values):
-                self.cell(sheet, row, col, value)
-        sheet.freeze_panes(1, 0)
-
-    def finish(self) -> bytes:
-        self.book.close()
-        return self.buffer.getvalue()
+def _cell(value: Any, styles: _Styles) -> tuple[Any, int]:
+    """A report value as the cell the writer takes, and its style."""
+    if isinstance(value, Yuan):
+        return (None, 0) if value.fen is None else (Decimal(value.fen).scaleb(-2), styles.money)
+    if isinstance(value, Rate):
+        return (None, 0) if value.value is None else (value.value, styles.rate)
+    if isinstance(value, bool):
+        return ("是" if value else "否"), 0
+    if value is None or isinstance(value, int | float):
+        return value, 0
+    if isinstance(value, date):
+        return value, styles.day
+    return str(value), 0
 
 
 def workbook(sheets: Iterable[Sheet]) -> bytes:
-    """The sheets as one XLSX file."""
-    writer = _Writer()
-    for sheet in sheets:
-        writer.add(sheet)
-    return writer.finish()
+    """The sheets as one XLSX file: a bold header row, frozen, then the rows."""
+    specs = list(sheets)
+    buffer = io.BytesIO()
+    with Workbook(buffer, [spec.name for spec in specs]) as book:
+        header = book.style(bold=True, fill="E8EEF7", border="all")
+        styles = _Styles(money=book.style(number_format="#,##0.00"),
+                         rate=book.style(number_format="0.0%"),
+                         day=book.style(number_format="yyyy-mm-dd"))
+        for spec in specs:
+            widths = [max(10, len(h) * 2 + 2) for h in spec.headers]
+            with book.sheet(spec.name, widths=widths, freeze_rows=1) as sheet:
+                sheet.write_row(list(spec.headers), header)
+                for values in spec.rows:
+                    cells = [_cell(value, styles) for value in values]
+                    sheet.write_row([c for c, _ in cells], [style for _, style in cells])
+    return buffer.getvalue()
 
 
 def summary_sheets(data: dict[str, Any]) -> list[Sheet]:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
-import xlsxwriter
 from lunardate import LunarDate
 from sqlmodel import Session
 
@@ -30,6 +29,7 @@ from claims.idcard import mask
 from claims.models import Claim, Member, Unit
 from claims.money import format_fen
 from claims.runtime import Runtime
+from workflows.xlsx_stream import Workbook
 
 # festival -> (Chinese name, lunar month, lunar day)
 FESTIVALS: dict[str, tuple[str, int, int]] = {
@@ -160,19 +160,15 @@ def visit_list(session: Session, runtime: Runtime, day: date, *,
 
 def write_xlsx(rows: Iterable[VisitRow], target: str | IO[bytes], title: str) -> None:
     """The list as one worksheet: a title line, the header, a row per member."""
-    book = xlsxwriter.Workbook(target, {"in_memory": not isinstance(target, str)})
-    sheet = book.add_worksheet("慰问名单")
-    bold = book.add_format({"bold": True})
-    sheet.write(0, 0, title, bold)
-    for column, (_key, header) in enumerate(EXPORT_COLUMNS):
-        sheet.write(1, column, header, bold)
-    for number, row in enumerate(rows, start=2):
-        cells = row.cells()
-        for column, (key, _header) in enumerate(EXPORT_COLUMNS):
-            sheet.write_string(number, column, str(cells[key]))
-    sheet.set_column(0, len(EXPORT_COLUMNS) - 1, 16)
-    sheet.freeze_panes(2, 0)
-    book.close()
+    with Workbook(target, ["慰问名单"]) as book:
+        bold = book.style(bold=True)
+        widths = [16] * len(EXPORT_COLUMNS)
+        with book.sheet("慰问名单", widths=widths, freeze_rows=2) as sheet:
+            sheet.write_row([title], bold)
+            sheet.write_row([header for _key, header in EXPORT_COLUMNS], bold)
+            for row in rows:
+                cells = row.cells()
+                sheet.write_row([str(cells[key]) for key, _header in EXPORT_COLUMNS])
 
 
 def xlsx_bytes(rows: Iterable[VisitRow], title: str) -> bytes:
