@@ -122,8 +122,10 @@ def _no_csrf(error: CSRFError) -> tuple[str, int]:
 
 @console.errorhandler(404)
 def _not_found(_error: Exception) -> tuple[str, int]:
+    # Worded for whatever was asked for (a claim, a batch, a unit, a member): a page of
+    # another unit answers the same as one that does not exist.
     return render_template("console/error.html", title=_("未找到"),
-                           message=_("没有这件理赔，或您无权查看。")), 404
+                           message=_("没有找到这一页，或您无权查看。")), 404
 
 
 @console.app_template_filter("yuan")
