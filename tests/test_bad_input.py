@@ -24,6 +24,7 @@ from claims.auth import system_actor
 from claims.db import session_scope
 from claims.models import Batch
 from claims.schemas.payout import SHEET_HEADERS, XLSX_MIMETYPE, read_decisions_sheet
+from claims.schemas.roster import read_roster
 from workflows.batch import seal_weekly_batch
 from workflows.errors import RuleFailed
 from workflows.manifest import SHEET, write_manifest
@@ -73,6 +74,23 @@ def test_a_corrupted_workbook_is_refused_or_read_never_a_crash(flips):
     for position, value in flips:
         data[position] = value
     read_or_refuse(bytes(data))
+
+
+ROSTER = workbook([["姓名", "身份证号", "手机", "单位代码"],
+                   ["张伟", "330100198506150011", "13800000000", "U001"]])
+
+
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=len(ROSTER) - 1),
+                          st.integers(min_value=0, max_value=255)), min_size=1, max_size=8))
+@settings(max_examples=150, deadline=None)
+def test_a_corrupted_roster_is_refused_or_read_never_a_crash(flips):
+    data = bytearray(ROSTER)
+    for position, value in flips:
+        data[position] = value
+    try:
+        read_roster(bytes(data))
+    except RuleFailed as refused:
+        assert refused.errors and refused.errors[0].field == "file"
 
 
 cell = st.one_of(st.none(), st.text(max_size=40), st.integers(min_value=-10**12, max_value=10**12),

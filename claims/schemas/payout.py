@@ -10,22 +10,16 @@ undecided (the city office may decide a batch over several sheets); so is a tota
 
 from __future__ import annotations
 
-import warnings
-import zipfile
-import zlib
-from io import BytesIO
 from typing import Any
-from xml.etree.ElementTree import ParseError
 
 import marshmallow as ma
-import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
 
 from claims.money import MoneyError, parse_yuan
 from claims.schemas.common import InputSchema
 from claims.schemas.fields import Money, Text, coded
+from claims.schemas.uploads import read_workbook, refuse_file
 from workflows.batch import DECISION_COLUMNS, MANIFEST_COLUMNS
-from workflows.errors import FieldError, RuleFailed
+from workflows.errors import FieldError
 from workflows.payout import MAX_DECISIONS, OUTCOME_EVENTS, Decision
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -109,35 +103,11 @@ ROW_LABELS: dict[str, str] = {**SHEET_HEADERS, **OPTIONAL_HEADERS}
 TOTALS_LABELS = ("合计", "总计", "小计")
 HEADER_SEARCH_ROWS = 20  # the header row may sit below a title
 MAX_SHEET_ROWS = 20_000
-MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a 1 MiB upload may not unpack into gigabytes
-_UNREADABLE = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError,
-               OSError, ParseError, EOFError,
-               zlib.error,  # a corrupt deflate stream
-               RuntimeError)  # zipfile: encrypted, or a version or method it cannot read
-
-
-def _refuse_file(code: str, message: str) -> RuleFailed:
-    return RuleFailed(message, [FieldError("file", code, message)])
 
 
 def read_decisions_sheet(data: bytes) -> list[Decision]:
     """The decisions in an .xlsx: one per row with an outcome, amount or reason filled in."""
-    try:
-        with zipfile.ZipFile(BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise _refuse_file("file_too_large", "The workbook unpacks to more than 64 MiB.")
-        with warnings.catch_warnings():
-            # openpyxl warns about styles and extensions other writers leave; the data reads.
-            warnings.simplefilter("ignore", UserWarning)
-            book = openpyxl.load_workbook(BytesIO(data), read_only=True, data_only=True)
-            try:
-                return _read_book(book)
-            finally:
-                book.close()
-    except _UNREADABLE:
-        raise _refuse_file("unreadable_file", "The file is not a readable .xlsx workbook.") \
-            from None
+    return read_workbook(data, _read_book)
 
 
 def _read_book(book: Any) -> list[Decision]:
@@ -159,7 +129,7 @@ def _read_book(book: Any) -> list[Decision]:
                 return _read_rows(rows, columns)
             missing = [title for key, title in SHEET_HEADERS.items() if key not in columns]
             break
-    raise _refuse_file("missing_columns",
+    raise refuse_file("missing_columns",
                        f"No sheet has the columns {', '.join(SHEET_HEADERS.values())}; "
                        f"missing: {', '.join(missing)}.")
 
@@ -168,7 +138,7 @@ def _read_rows(rows: Any, columns: dict[str, int]) -> list[Decision]:
     decisions: list[Decision] = []
     for number, row in rows:
         if number > MAX_SHEET_ROWS:
-            raise _refuse_file("too_many_rows", f"At most {MAX_SHEET_ROWS} rows are read.")
+            raise refuse_file("too_many_rows", f"At most {MAX_SHEET_ROWS} rows are read.")
         cells = {key: _cell(row, index) for key, index in columns.items()}
         if all(cells.get(key) is None
                for key in ("outcome", "approved_amount", "reason", "reason_code")):

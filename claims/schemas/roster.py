@@ -12,32 +12,25 @@ from __future__ import annotations
 
 import csv
 import re
-import warnings
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from io import BytesIO, StringIO
+from io import StringIO
 from typing import Any
-from xml.etree.ElementTree import ParseError
 
 import marshmallow as ma
-import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
 
 from claims.schemas.common import InputSchema
 from claims.schemas.fields import StrictInteger, Text, error_code_for
 from claims.schemas.members import MemberInSchema
+from claims.schemas.uploads import read_workbook
 from workflows.roster import Roster, RosterRow, RowProblem, refuse_file
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MIMETYPE = "text/csv"
 MAX_ROSTER_BYTES = 10 * 1024 * 1024  # a 10,000-row sheet with enrolments is ~0.5 MiB as XLSX
 MAX_ROSTER_ROWS = 20_000  # data rows; a county has ~2,000 members, a large unit a few thousand
-MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a 10 MiB upload may not unpack into gigabytes
 HEADER_SEARCH_ROWS = 20
-_UNREADABLE = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError,
-               OSError, ParseError, EOFError, IndexError, AttributeError)
 
 # Each field's header, as a unit may write it; compared without case, spaces, _ or *.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -144,22 +137,7 @@ def read_roster(data: bytes, source: str = "") -> Roster:
 
 def _xlsx_lines(data: bytes) -> Lines:
     """Every sheet's rows, numbered as Excel numbers them, the first sheet first."""
-    try:
-        with zipfile.ZipFile(BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise refuse_file("file_too_large", "The workbook unpacks to more than 64 MiB.")
-        with warnings.catch_warnings():
-            # openpyxl warns about styles and extensions other writers leave; the data reads.
-            warnings.simplefilter("ignore", UserWarning)
-            book = openpyxl.load_workbook(BytesIO(data), read_only=True, data_only=True)
-            try:
-                return _roster_sheet(book)
-            finally:
-                book.close()
-    except _UNREADABLE:
-        raise refuse_file("unreadable_file", "The file is not a readable .xlsx workbook.") \
-            from None
+    return read_workbook(data, _roster_sheet)
 
 
 def _roster_sheet(book: Any) -> Lines:
