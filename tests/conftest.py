@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlmodel import SQLModel
 
 import claims.auth
+from bench.scratch import scratch_postgres
 from claims.app import create_app
 from claims.auth import create_user
 from claims.db import session_scope
@@ -37,22 +37,11 @@ DATABASES = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 PASSWORD = "correct horse battery"
 
 
-@contextmanager
-def _scratch_postgres(url: str) -> Iterator[str]:
+def _scratch_postgres(url: str) -> Any:
     """A fresh database beside the one named in the URL, dropped afterwards: parallel runs
     (and whatever else uses that database) never see each other's tables."""
-    base = sa.engine.make_url(url)
-    name = f"{base.database}_mutualaid_{os.getpid()}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    database = sa.engine.make_url(url).database
+    return scratch_postgres(url, f"{database}_mutualaid_{os.getpid()}")
 
 
 @pytest.fixture(scope="session", params=DATABASES)

@@ -80,6 +80,18 @@ def next_occurrence(festival: str, today: date) -> tuple[int, date]:
     raise AssertionError("a festival comes every year")
 
 
+def chosen_festival(today: date, festival: str | None = None,
+                    year: int | None = None) -> tuple[str, int, date]:
+    """(festival, year, date) asked for: that festival in that year, or its next occurrence
+    when no year is given, or the next festival of either kind when none is named."""
+    if festival is None:
+        return next_festival(today)
+    if year is not None:
+        return festival, year, festival_date(festival, year)
+    next_year, day = next_occurrence(festival, today)
+    return festival, next_year, day
+
+
 @dataclass
 class VisitRow:
     """One member to visit, with their unit's union contact and why."""

@@ -21,11 +21,9 @@ from workflows.visits import (
     FIRST_YEAR,
     LAST_YEAR,
     VisitRow,
+    chosen_festival,
     csv_text,
     export_name,
-    festival_date,
-    next_festival,
-    next_occurrence,
     title_for,
     visit_list,
     xlsx_bytes,
@@ -68,17 +66,10 @@ class VisitSchema(ma.Schema):
 
 def _festival(query: dict[str, Any]) -> tuple[str, int, date]:
     """The festival asked for; by default the next one (today counts)."""
-    today = get_runtime().today()
-    if "festival" not in query:
-        if "year" in query:
-            raise RuleFailed("Name the festival of that year.", [FieldError(
-                "festival", "required", "Give festival (spring or mid_autumn) with year.")])
-        return next_festival(today)
-    festival = query["festival"]
-    if "year" in query:
-        return festival, query["year"], festival_date(festival, query["year"])
-    year, day = next_occurrence(festival, today)
-    return festival, year, day
+    if "year" in query and "festival" not in query:
+        raise RuleFailed("Name the festival of that year.", [FieldError(
+            "festival", "required", "Give festival (spring or mid_autumn) with year.")])
+    return chosen_festival(get_runtime().today(), query.get("festival"), query.get("year"))
 
 
 def _rows(festival: str, day: date) -> list[VisitRow]:

@@ -16,11 +16,9 @@ from workflows.visits import (
     FIRST_YEAR,
     LAST_YEAR,
     VisitRow,
+    chosen_festival,
     csv_text,
     export_name,
-    festival_date,
-    next_festival,
-    next_occurrence,
     title_for,
     visit_list,
     xlsx_bytes,
@@ -31,15 +29,12 @@ XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.she
 
 def _chosen() -> tuple[str, int, date]:
     """The festival in the query string, else the next one (a mistyped one: the next one)."""
-    today = get_runtime().today()
     festival = request.args.get("festival", "")
     year = request.args.get("year", type=int)
-    if festival not in FESTIVALS:
-        return next_festival(today)
-    if year is not None and FIRST_YEAR <= year <= LAST_YEAR:
-        return festival, year, festival_date(festival, year)
-    next_year, day = next_occurrence(festival, today)
-    return festival, next_year, day
+    if year is not None and not FIRST_YEAR <= year <= LAST_YEAR:
+        year = None
+    return chosen_festival(get_runtime().today(), festival if festival in FESTIVALS else None,
+                           year)
 
 
 def _rows(day: date) -> list[VisitRow]:
