@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify, request, send_from_directory
+from flask import Flask, Response, g, jsonify, request, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from claims.db import make_engine, write_intent
@@ -104,8 +104,11 @@ def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _mark_write_intent() -> None:
         # Reset every request: a worker thread's context may have served a POST before.
-        write_intent.set(request.method in WRITE_METHODS
-                         and request.path not in READ_ONLY_POSTS)
+        writes = request.method in WRITE_METHODS and request.path not in READ_ONLY_POSTS
+        write_intent.set(writes)
+        # Reads run without a transaction on PostgreSQL (claims.db.reader_engine); a GET that
+        # must write opens its own session_scope, as the manifest download does.
+        g.read_only = not writes
 
     app.teardown_appcontext(close_session)
 

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
@@ -64,19 +65,22 @@ def issue_token(session: Session, user: User, ttl_seconds: int) -> tuple[str, in
     return token, ttl_seconds
 
 
-def actor_for_token(session: Session, token: str) -> Actor | None:
+# Every authenticated call looks its token up: one statement, built once.
+_TOKEN, _USER = ApiToken.__table__, User.__table__  # type: ignore[attr-defined]
+TOKEN_HOLDER = (sa.select(_TOKEN.c.revoked_at, _TOKEN.c.expires_at, _USER.c.username,
+                          _USER.c.role, _USER.c.unit_id, _USER.c.id, _USER.c.active)
+                .join_from(_TOKEN, _USER, _USER.c.id == _TOKEN.c.user_id)
+                .where(_TOKEN.c.digest == sa.bindparam("digest")))
+
+
+def actor_for_token(reads: Session | sa.Connection, token: str) -> Actor | None:
     """The actor a token stands for, or None when it is unknown, expired or revoked."""
-    row = session.exec(
-        select(ApiToken, User).join(User).where(ApiToken.digest == _digest(token))
-    ).first()
-    if row is None:
+    row = reads.execute(TOKEN_HOLDER, {"digest": _digest(token)}).first()
+    if row is None or row.revoked_at is not None or row.expires_at <= datetime.now(UTC):
         return None
-    api_token, user = row
-    if api_token.revoked_at is not None or api_token.expires_at <= datetime.now(UTC):
+    if not row.active:
         return None
-    if not user.active:
-        return None
-    return Actor(username=user.username, role=user.role, unit_id=user.unit_id, user_id=user.id)
+    return Actor(username=row.username, role=row.role, unit_id=row.unit_id, user_id=row.id)
 
 
 def revoke_token(session: Session, token: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -11,19 +12,28 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import Session
 
+from claims.sqlite_writers import TurnTakingConnection, turn_file_for
+
 # On SQLite a transaction that will write starts with BEGIN IMMEDIATE, so two writers
 # queue on the lock instead of one failing when it upgrades a stale read snapshot.
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+# The execution option of connections that only read, even within a writing request.
+READS = "mutualaid_reads_only"
+# A pooled PostgreSQL connection idle this long is pinged before use; busier ones are not.
+IDLE_PING_SECONDS = 10.0
 
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = sa.create_engine(url, connect_args={
+            "timeout": 30, "factory": TurnTakingConnection}, **kwargs)
+        turn_file = turn_file_for(engine.url.database)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            dbapi_connection.turn_file = turn_file
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -33,11 +43,52 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection: sa.Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+            if write_intent.get() and not connection.get_execution_options().get(READS):
+                connection.connection.dbapi_connection.take_turn()  # type: ignore[union-attr]
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.exec_driver_sql("BEGIN")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """Ping a pooled connection before use only when it sat idle a while (SQLAlchemy's
+    custom pessimistic recipe): `pool_pre_ping` pinged on every checkout, one more round trip
+    per request (python -m bench load). A connection that died while busy fails its request
+    with 503 once; SQLAlchemy then replaces every connection of the pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return  # new, or in use a moment ago
+        dialect = engine.dialect
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if not dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            alive = False
+        if not alive:  # the pool takes a new connection instead
+            raise sa.exc.DisconnectionError("connection lost while idle")
+
+
+def reader_engine(engine: sa.Engine) -> sa.Engine:
+    """The engine for reads: requests that only read, and what a writing request reads before
+    it writes. On PostgreSQL in autocommit, so they pay no BEGIN and no ROLLBACK round trip
+    (each statement its own snapshot, as within a READ COMMITTED transaction anyway); on
+    SQLite a plain BEGIN, so they never queue for the write lock."""
+    if engine.dialect.name != "postgresql":
+        return engine.execution_options(**{READS: True})  # BEGIN, never BEGIN IMMEDIATE
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

@@ -51,6 +51,16 @@ def _json(**kwargs: Any) -> Any:
     return Field(sa_type=JSONType, **kwargs)
 
 
+# Default factories as Python functions: pydantic inspects a factory's signature on every
+# construction, and a builtin's (list, dict) it parses from text (a tenth of logging a claim).
+def empty_list() -> list[Any]:
+    return []
+
+
+def empty_dict() -> dict[str, Any]:
+    return {}
+
+
 class Unit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=40, unique=True, index=True)
@@ -143,7 +153,7 @@ class Claim(SQLModel, table=True):
     beneficiary_name: str | None = Field(default=None, max_length=200)
     beneficiary_id_number: str | None = Field(default=None, max_length=18)
     beneficiary_relation: str | None = Field(default=None, max_length=200)
-    documents: list[dict[str, Any]] = _json(default_factory=list)
+    documents: list[dict[str, Any]] = _json(default_factory=empty_list)
     estimate: int = _fen(0)  # fen
     approved_amount: int | None = _fen(None)  # fen, the city office's decision
     approved_on: date | None = None  # configured time zone: "approved, no money after N days"
@@ -182,7 +192,7 @@ class ClaimEvent(SQLModel, table=True):
     version: int  # the claim's version after this event
     actor: str = Field(max_length=100)
     at: datetime = _stamp()
-    payload: dict[str, Any] = _json(default_factory=dict)
+    payload: dict[str, Any] = _json(default_factory=empty_dict)
     reason_code: str | None = Field(default=None, max_length=40)  # reject/return/request_materials
 
 
@@ -196,7 +206,7 @@ class Notification(SQLModel, table=True):
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
     recipient_kind: str = Field(max_length=20)  # "unit" (the unit union) or "worker"
     template: str = Field(max_length=60)
-    payload: dict[str, Any] = _json(default_factory=dict)
+    payload: dict[str, Any] = _json(default_factory=empty_dict)
     channel: str | None = Field(default=None, max_length=20)  # chosen when dispatched
     state: str = Field(default="pending", max_length=10)  # pending, sent, failed
     attempts: int = 0
@@ -242,7 +252,7 @@ class JobRun(SQLModel, table=True):
     outcome: str = Field(default="running", max_length=10)  # running, ok, failed
     trigger: str = Field(default="schedule", max_length=10)  # schedule, manual
     runner: str = Field(default="", max_length=200)  # host:pid
-    summary: dict[str, Any] = _json(default_factory=dict)
+    summary: dict[str, Any] = _json(default_factory=empty_dict)
 
 
 class SchedulerLease(SQLModel, table=True):

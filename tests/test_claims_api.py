@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -759,3 +760,34 @@ def test_a_refused_event_writes_no_audit_event_and_changes_nothing(county, refus
     assert answer.is_json
     assert snapshot(county, number) == before
     assert [e["event"] for e in before["events"]] == ["log"]
+
+
+def test_clerks_logging_claims_at_once_each_get_the_next_number(app, county):
+    members = [county.member() for _ in range(4)]
+    for member in members:
+        county.enrol(member, "inpatient")
+    token, barrier, answers = county.clerk.token, threading.Barrier(4), []
+
+    def log_five(member: dict[str, Any]) -> None:
+        clerk = type(county.clerk)(app.test_client(), token)
+        barrier.wait()
+        for _ in range(5):
+            answers.append(clerk.post("/api/v1/claims", county.claim_body(member, "inpatient")))
+
+    threads = [threading.Thread(target=log_five, args=(member,)) for member in members]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [answer.status_code for answer in answers] == [201] * 20
+    numbers = sorted(answer.json["claim_no"] for answer in answers)
+    year = numbers[0][2:6]
+    assert numbers == [f"LP{year}-{n:06d}" for n in range(1, 21)]  # none skipped, none twice
+    for answer in answers:  # each answer is its own claim, as saved, with its log event
+        shown = county.clerk.get(f"/api/v1/claims/{answer.json['claim_no']}").json
+        assert shown["estimate"] == answer.json["estimate"] and shown["version"] == 1
+        trail = county.clerk.get(f"/api/v1/claims/{answer.json['claim_no']}/events").json
+        assert [event["event"] for event in trail] == ["log"]
+    # Each member logs one stay five times: the four later ones name the first as a duplicate.
+    flagged = [answer for answer in answers if answer.json["warnings"]]
+    assert len(flagged) == 16

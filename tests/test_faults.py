@@ -28,6 +28,7 @@ from payout_world import approved_claims, remit
 from servers import free_port, http_receiver
 from sqlmodel import select
 
+import claims.db
 import workflows.scheduler
 from claims.db import session_scope
 from claims.models import Batch, ClaimEvent, JobRun
@@ -178,3 +179,39 @@ def make_due_now(runtime) -> None:
     with runtime.engine.begin() as connection:
         connection.execute(sa.update(Notification).values(
             next_try_at=datetime.now(UTC) - timedelta(seconds=1)))
+
+
+def _cut_connections(database_url: str) -> None:
+    """Every server connection to the test database ended, as a PostgreSQL restart does."""
+    url = sa.engine.make_url(database_url)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": url.database})
+    admin.dispose()
+
+
+def test_a_pooled_connection_cut_while_idle_is_replaced_unseen(app, county, database_url,
+                                                               monkeypatch):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to lose")
+    clerk = county.clerk
+    assert clerk.get("/api/v1/claims").status_code == 200  # the pool now holds a connection
+    _cut_connections(database_url)
+    monkeypatch.setattr(claims.db, "IDLE_PING_SECONDS", 0.0)  # as after 10 s without use
+    assert clerk.get("/api/v1/claims").status_code == 200
+    assert clerk.post("/api/v1/units", UNIT).status_code == 201
+
+
+def test_a_connection_cut_while_busy_fails_one_request_then_the_pool_is_renewed(
+        app, county, database_url, monkeypatch):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to lose")
+    clerk = county.clerk
+    assert clerk.get("/api/v1/claims").status_code == 200
+    _cut_connections(database_url)
+    monkeypatch.setattr(claims.db, "IDLE_PING_SECONDS", 3600.0)  # used a moment ago: no ping
+    answer = clerk.get("/api/v1/claims")
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert clerk.get("/api/v1/claims").status_code == 200

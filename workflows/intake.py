@@ -10,25 +10,57 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from claims.auth import Actor
-from claims.models import Claim, ClaimCounter, ClaimEvent
+from claims.models import Claim, ClaimCounter, ClaimEvent, Enrolment, Member, Unit
 from claims.money import format_fen
-from claims.registry import member_by_id_number
-from claims.rules import document_statuses, missing_documents
+from claims.rules import document_statuses, estimate, missing_documents
 from config.catalogue import Catalogue, Product
 from workflows.errors import FieldError, RuleFailed
-from workflows.facts import claim_facts, covering_enrolment, current_estimate, earlier_duplicate
+from workflows.facts import PAID_STATES, claim_facts
 from workflows.lifecycle import INITIAL_STATE, LOG_EVENT
 
 EXPENSE_FIELDS = ("total_expense", "insurance_paid", "self_paid")
 STAY_FIELDS = ("admission_date", "discharge_date")
+# Anything that runs SQL: drafting reads through the request's session, or (the API) through
+# a connection of its own, so that on SQLite it waits for no writer and holds no write lock.
+Reads = Session | sa.Connection
+
+# Logging a claim is the busiest write: its reads are two statements built once (building a
+# statement in the ORM cost more than running it; python -m bench load, docs/performance.md).
+_M, _U, _E, _C = (model.__table__ for model in (Member, Unit, Enrolment, Claim))  # type: ignore[attr-defined]
+# The member an ID number names, their unit's code, and the enrolment covering the incident.
+MEMBER_AND_COVER = (
+    sa.select(_M.c.id, _M.c.name, _M.c.id_number, _M.c.unit_id, _U.c.code.label("unit_code"),
+              _E.c.id.label("enrolment_id"), _E.c.shares)
+    .select_from(_M.join(_U, _U.c.id == _M.c.unit_id).outerjoin(_E, sa.and_(
+        _E.c.member_id == _M.c.id, _E.c.product_code == sa.bindparam("product_code"),
+        _E.c.start_date <= sa.bindparam("incident_date"),
+        _E.c.end_date >= sa.bindparam("incident_date"))))
+    .where(_M.c.id_number == sa.bindparam("id_number"))
+    .order_by(_E.c.id).limit(1))
+_COUNTER = ClaimCounter.__table__  # type: ignore[attr-defined]
+NEXT_NUMBER = (sa.update(_COUNTER).where(_COUNTER.c.year == sa.bindparam("counter_year"))
+               .values(last=_COUNTER.c.last + 1).returning(_COUNTER.c.last))
+_PAID = _C.c.state.in_(PAID_STATES)
+# The member's claims on the product: paid in the incident's year and ever (the caps), and
+# the first live claim for the same incident date (a duplicate: logged, never verified).
+CLAIMS_BEFORE = (
+    sa.select(
+        sa.func.coalesce(sa.func.sum(sa.case((sa.and_(
+            _PAID, _C.c.incident_date >= sa.bindparam("year_start"),
+            _C.c.incident_date <= sa.bindparam("year_end")), _C.c.approved_amount), else_=0)),
+            0).label("paid_this_year"),
+        sa.func.coalesce(sa.func.sum(sa.case((_PAID, _C.c.approved_amount), else_=0)),
+                         0).label("paid_lifetime"),
+        sa.func.min(sa.case((sa.and_(
+            _C.c.incident_date == sa.bindparam("incident_date"),
+            _C.c.state.not_in(("withdrawn", "rejected"))), _C.c.id))).label("duplicate_id"))
+    .where(_C.c.member_id == sa.bindparam("member_id"),
+           _C.c.product_code == sa.bindparam("product_code")))
 
 
 def next_claim_no(session: Session, year: int) -> str:
     """LP<year>-<6 digits>, from a per-year counter row updated in this transaction."""
-    bumped = session.execute(
-        sa.update(ClaimCounter).where(ClaimCounter.year == year)
-        .values(last=ClaimCounter.last + 1).returning(ClaimCounter.last)
-    ).scalar()
+    bumped = session.execute(NEXT_NUMBER, {"counter_year": year}).scalar()
     if bumped is None:
         try:
             with session.begin_nested():
@@ -102,18 +134,24 @@ def check_claim_input(product: Product, fields: dict[str, Any], today: date) -> 
 
 @dataclass
 class Draft:
-    """A claim as it would be logged now (not saved): its estimate, documents and warnings."""
+    """A claim as it would be logged now (not saved): its estimate, documents and warnings,
+    with the member (a row: id, name, id_number, unit_id) and the unit's code for its answer."""
 
     claim: Claim
     warnings: list[str]
+    member: Any
+    unit_code: str
 
 
-def draft_claim(session: Session, product_catalogue: Catalogue, actor: Actor,
+def draft_claim(reads: Reads, product_catalogue: Catalogue, actor: Actor,
                 fields: dict[str, Any], today: date) -> Draft:
     """Validate a claim body and compute what logging it would record; writes nothing.
     The claim form shows this as the clerk types; log_claim saves exactly this."""
     product = product_catalogue.get(fields["product_code"])
-    member = member_by_id_number(session, fields["id_number"])
+    incident: date = fields["incident_date"]
+    member = reads.execute(MEMBER_AND_COVER, {
+        "id_number": fields["id_number"], "product_code": fields["product_code"],
+        "incident_date": incident}).first()
     # Another unit's member is as unknown to unit staff as one never registered.
     if member is not None and actor.is_unit_staff and member.unit_id != actor.unit_id:
         member = None
@@ -134,7 +172,7 @@ def draft_claim(session: Session, product_catalogue: Catalogue, actor: Actor,
         unit_id=member.unit_id,
         product_code=product.code,
         cause=fields["cause"],
-        incident_date=fields["incident_date"],
+        incident_date=incident,
         admission_date=fields.get("admission_date"),
         discharge_date=fields.get("discharge_date"),
         hospital=fields.get("hospital"),
@@ -149,27 +187,29 @@ def draft_claim(session: Session, product_catalogue: Catalogue, actor: Actor,
         beneficiary_relation=beneficiary.get("relation"),
         state=INITIAL_STATE,
         logged_on=today,
+        enrolment_id=member.enrolment_id,
     )
     facts = claim_facts(claim, today)
     claim.documents = document_statuses(product, facts, list(fields.get("documents") or []))
-    enrolment = covering_enrolment(session, member.id, product.code, claim.incident_date)
-    claim.enrolment_id = enrolment.id if enrolment else None
-    claim.estimate = current_estimate(session, product, claim, enrolment)
+    before = reads.execute(CLAIMS_BEFORE, {
+        "member_id": member.id, "product_code": product.code, "incident_date": incident,
+        "year_start": date(incident.year, 1, 1), "year_end": date(incident.year, 12, 31),
+    }).one()
+    claim.estimate = estimate(product, facts, member.shares or 0,
+                              paid_this_year=int(before.paid_this_year),
+                              paid_lifetime=int(before.paid_lifetime))
     warnings = []
-    if enrolment is None:
+    if member.enrolment_id is None:
         warnings.append("出险日期不在该职工此险种的保障期内，核验时将不予通过。")
-    duplicate = earlier_duplicate(session, claim)
-    if duplicate is not None:
-        warnings.append(
-            f"同一职工、险种和出险日期已有理赔 {duplicate.claim_no}，本件不能核验通过。"
-        )
-    return Draft(claim, warnings)
+    if before.duplicate_id is not None:
+        duplicate = reads.execute(sa.select(_C.c.claim_no).where(
+            _C.c.id == before.duplicate_id)).scalar_one()
+        warnings.append(f"同一职工、险种和出险日期已有理赔 {duplicate}，本件不能核验通过。")
+    return Draft(claim, warnings, member, member.unit_code)
 
 
-def log_claim(session: Session, product_catalogue: Catalogue, actor: Actor, fields: dict[str, Any],
-              today: date) -> tuple[Claim, list[str]]:
-    """Create a claim in `logged`: estimate, missing documents, claim number, audit event."""
-    draft = draft_claim(session, product_catalogue, actor, fields, today)
+def record_claim(session: Session, draft: Draft, actor: Actor, today: date) -> Claim:
+    """Save a drafted claim in `logged`: its claim number and its audit event."""
     claim = draft.claim
     claim.claim_no = next_claim_no(session, today.year)
     session.add(claim)
@@ -181,4 +221,11 @@ def log_claim(session: Session, product_catalogue: Catalogue, actor: Actor, fiel
                  "missing_documents": missing_documents(claim.documents)},
     ))
     session.flush()
-    return claim, draft.warnings
+    return claim
+
+
+def log_claim(session: Session, product_catalogue: Catalogue, actor: Actor, fields: dict[str, Any],
+              today: date) -> tuple[Claim, list[str]]:
+    """Create a claim in `logged`: estimate, missing documents, claim number, audit event."""
+    draft = draft_claim(session, product_catalogue, actor, fields, today)
+    return record_claim(session, draft, actor, today), draft.warnings

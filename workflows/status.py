@@ -123,7 +123,7 @@ def event_label(event: str, payload: Mapping[str, Any], names: Mapping[str, str]
     return label(payload or {}, names) if label else None
 
 
-def timeline(events: Sequence[ClaimEvent], tz: ZoneInfo,
+def timeline(events: Sequence[Any], tz: ZoneInfo,
              names: Mapping[str, str]) -> list[dict[str, Any]]:
     """The claim's story, oldest first: the date (configured time zone) and a plain line each."""
     steps: list[dict[str, Any]] = []
@@ -197,7 +197,7 @@ def next_step(facts: StatusFacts, collection: Collection) -> str:
     return _ASK_UNION
 
 
-def claim_status(claim: Claim, events: Sequence[ClaimEvent], *, product_name: str,
+def claim_status(claim: Any, events: Sequence[Any], *, product_name: str,
                  tz: ZoneInfo, names: Mapping[str, str],
                  collection: Collection) -> dict[str, Any]:
     """One claim as the worker sees it: state, timeline, next step, this claim's amounts only."""
@@ -232,53 +232,66 @@ def claim_status(claim: Claim, events: Sequence[ClaimEvent], *, product_name: st
 
 # --- the lookup ----------------------------------------------------------------------------
 
-def _holder_last6() -> Any:
-    """The last six of the ID number that may ask: the beneficiary's, for a death claim."""
-    # ID numbers are stored as 18 validated characters, so the last six start at the 13th.
-    holder = sa.case((Claim.death == sa.true(), Claim.beneficiary_id_number),
-                     else_=Member.id_number)
-    return sa.func.substr(holder, 13, 6)
+_CLAIM, _MEMBER, _EVENT = Claim.__table__, Member.__table__, ClaimEvent.__table__  # type: ignore[attr-defined]
+# What the answer needs of a claim: claim_status reads these by name from each row.
+_STATUS_FIELDS = ("id", "claim_no", "state", "product_code", "death", "documents", "estimate",
+                  "approved_amount", "paid_amount", "last_reason", "onsite_date", "onsite_place",
+                  "collected_on")
 
 
-def _claims_matching(query: Mapping[str, str]) -> sa.Select[Any]:
-    base = select(Claim).join(Member, Member.id == Claim.member_id)
-    if "claim_no" in query:
-        return base.where(Claim.claim_no == query["claim_no"],
-                          _holder_last6() == query["id_last6"])
-    id_number, name = query["id_number"], query["name"]
-    # Both sides are conditions on the claim table, each with its index (member_id;
-    # beneficiary_id_number), so the OR is two index lookups, not a scan of every claim.
-    # ID numbers are unique: the member is one value (an IN would defeat PostgreSQL's BitmapOr).
-    member_id = (select(Member.id).where(Member.id_number == id_number, Member.name == name)
-                 .scalar_subquery())
-    own = Claim.member_id == member_id
-    as_beneficiary = sa.and_(Claim.death == sa.true(), Claim.beneficiary_id_number == id_number,
-                             Claim.beneficiary_name == name)
-    return base.where(sa.or_(own, as_beneficiary)).order_by(Claim.id.desc())  # type: ignore[union-attr]
+def _status_rows(match: Any) -> sa.Select[Any]:
+    """The matching claims with their audit events, one row per event (claims newest first)."""
+    return (sa.select(*(_CLAIM.c[name] for name in _STATUS_FIELDS),
+                      _EVENT.c.event, _EVENT.c.payload, _EVENT.c.at)
+            .select_from(_CLAIM.join(_MEMBER, _MEMBER.c.id == _CLAIM.c.member_id)
+                         .outerjoin(_EVENT, _EVENT.c.claim_id == _CLAIM.c.id))
+            .where(match).order_by(_CLAIM.c.id.desc(), _EVENT.c.id))
+
+
+# ID numbers are stored as 18 validated characters, so the last six start at the 13th; a death
+# claim's holder is its beneficiary.
+_HOLDER_LAST6 = sa.func.substr(
+    sa.case((_CLAIM.c.death == sa.true(), _CLAIM.c.beneficiary_id_number),
+            else_=_MEMBER.c.id_number), 13, 6)
+# Both sides of the OR are conditions on the claim table, each with its index (member_id;
+# beneficiary_id_number), so it is two index lookups, not a scan of every claim. ID numbers
+# are unique: the member is one value (an IN would defeat PostgreSQL's BitmapOr).
+_ASKER = (sa.select(_MEMBER.c.id).where(_MEMBER.c.id_number == sa.bindparam("id_number"),
+                                        _MEMBER.c.name == sa.bindparam("name"))
+          .scalar_subquery())
+# Built once: the status check is the busiest public call, and building a statement costs
+# more than running it (python -m bench load, docs/performance.md).
+STATUS_QUERIES = {
+    "claim_no": _status_rows(sa.and_(_CLAIM.c.claim_no == sa.bindparam("claim_no"),
+                                     _HOLDER_LAST6 == sa.bindparam("id_last6"))),
+    "id_number": _status_rows(sa.or_(
+        _CLAIM.c.member_id == _ASKER,
+        sa.and_(_CLAIM.c.death == sa.true(),
+                _CLAIM.c.beneficiary_id_number == sa.bindparam("id_number"),
+                _CLAIM.c.beneficiary_name == sa.bindparam("name")))),
+}
 
 
 def look_up_claims(session: Session, runtime: Runtime,
                    query: Mapping[str, str]) -> list[dict[str, Any]]:
     """The claims a validated status query names, newest first; [] for any wrong guess."""
-    # `query` is {"claim_no", "id_last6"} or {"id_number", "name"}, upper-cased. A right and
-    # a wrong guess run the same two queries (the second over no claims for a wrong guess),
-    # and neither returns early, so the answer time does not tell whether a claim exists.
-    claims = list(session.exec(_claims_matching(query)).all())
-    ids = [claim.id for claim in claims]
-    events = session.exec(
-        select(ClaimEvent).where(ClaimEvent.claim_id.in_(ids))  # type: ignore[attr-defined]
-        .order_by(ClaimEvent.claim_id, ClaimEvent.id)  # type: ignore[arg-type]
-    ).all()
-    by_claim: dict[int | None, list[ClaimEvent]] = {claim_id: [] for claim_id in ids}
-    for event in events:
-        by_claim[event.claim_id].append(event)
+    # `query` is {"claim_no", "id_last6"} or {"id_number", "name"}, upper-cased. A right and a
+    # wrong guess run the same one statement and neither returns early, so the answer time
+    # does not tell whether a claim exists.
+    statement = STATUS_QUERIES["claim_no" if "claim_no" in query else "id_number"]
+    rows = session.connection().execute(statement, dict(query)).all()
+    by_claim: dict[int, list[Any]] = {}
+    for row in rows:
+        by_claim.setdefault(row.id, []).append(row)
     settings, catalogue = runtime.settings, runtime.catalogue
     collection = Collection(settings.collection_place, settings.collection_hours)
     answers = []
-    for claim in claims:
+    for claim_rows in by_claim.values():
+        claim = claim_rows[0]
         product = catalogue.get(claim.product_code)
+        events = [row for row in claim_rows if row.event is not None]
         answers.append(claim_status(
-            claim, by_claim[claim.id], product_name=product.name if product else claim.product_code,
+            claim, events, product_name=product.name if product else claim.product_code,
             tz=settings.tz, names=catalogue.document_names, collection=collection))
     return answers
 

@@ -26,7 +26,7 @@ from claims.schemas.claims import (
     ClaimSchema,
 )
 from workflows.errors import Conflict, VersionMismatch
-from workflows.intake import log_claim
+from workflows.intake import draft_claim, record_claim
 from workflows.lifecycle import STATES, allowed_events
 from workflows.reasons import reasons_of
 from workflows.transitions import fire
@@ -155,12 +155,16 @@ class ClaimsView(MethodView):
     @blp.response(201, ClaimSchema)
     def post(self, fields: dict[str, Any]) -> Any:
         """Log a claim brought by a unit union: estimate and missing documents come back."""
-        session, runtime = get_session(), get_runtime()
-        claim, warnings = log_claim(session, runtime.catalogue, current_actor(), fields,
-                                    runtime.today())
-        row = load_claim(claim.claim_no)
+        runtime, actor, today = get_runtime(), current_actor(), get_runtime().today()
+        # Read before writing, on a connection of its own: on SQLite the write lock is then
+        # held for the claim number and the two inserts only, not for every read as well.
+        with runtime.reader.connect() as reads:
+            draft = draft_claim(reads, runtime.catalogue, actor, fields, today)
+        session = get_session()
+        claim = record_claim(session, draft, actor, today)
         session.commit()
-        return claim_view(*row, warnings=warnings), etag_headers(claim)
+        return (claim_view(claim, draft.member, draft.unit_code, None, warnings=draft.warnings),
+                etag_headers(claim))
 
 
 @blp.route("/<string:claim_no>")

@@ -19,7 +19,7 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from claims.auth import Actor, actor_for_token
-from claims.runtime import get_session
+from claims.runtime import get_runtime
 from config.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,7 +47,9 @@ def authenticate() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         abort(401, message="A bearer token is required.")
-    actor = actor_for_token(get_session(), token.strip())
+    # On a reading connection: a writing request takes SQLite's write lock later, if at all.
+    with get_runtime().reader.connect() as connection:
+        actor = actor_for_token(connection, token.strip())
     if actor is None:
         abort(401, message="The token is invalid, expired or revoked.")
     g.actor = actor
