@@ -178,6 +178,24 @@ class Claim(SQLModel, table=True):
     __mapper_args__ = {"version_id_col": _CLAIM_VERSION}
 
 
+class ClaimTally(SQLModel, table=True):
+    """Claims counted by unit and state, kept by triggers on `claim` (migration 0006): the
+    lists' X-Pagination totals and /metrics read it instead of counting every claim."""
+
+    __tablename__ = "claim_tally"
+    __table_args__ = (sa.Index("ix_claim_tally_state", "state"),
+                      sa.Index("ix_claim_tally_unit_state", "unit_id", "state"))
+
+    # Deltas, not one row per (unit, state) updated in place: a row every writer must lock
+    # would make concurrent claim changes queue on it, and deadlock on PostgreSQL when two
+    # transactions touch two units in opposite orders. Inserts never wait; the
+    # compact_claim_counts job folds the deltas every minute (workflows/tally.py).
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int  # not a foreign key: the tally follows claims, whatever order tables empty in
+    state: str = Field(max_length=20)
+    n: int  # claims added (or, negative, removed) in this unit and state
+
+
 class ClaimEvent(SQLModel, table=True):
     """Append-only audit trail: one row per event fired on a claim."""
 

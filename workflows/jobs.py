@@ -27,7 +27,7 @@ from claims.models import JobRun
 from claims.runtime import Runtime
 from config.settings import PROJECT_ROOT, Settings
 from workflows import reconcile as reconciliation
-from workflows import reminders, visits
+from workflows import reminders, tally, visits
 from workflows.batch import run_weekly_batch, transmit_due_batches
 from workflows.notify import dispatch_due
 
@@ -87,6 +87,13 @@ def chase_materials(runtime: Runtime) -> dict[str, Any]:
 def flag_overdue(runtime: Runtime) -> dict[str, Any]:
     """Flag batches submitted over 30 days ago with claims still undecided."""
     return reminders.flag_overdue(runtime)
+
+
+@job
+def compact_claim_counts(runtime: Runtime) -> dict[str, Any]:
+    """Fold the claim tally's deltas into one row per unit and state: the lists' totals."""
+    with session_scope(runtime.engine) as session:
+        return tally.compact_claim_tally(session)
 
 
 @job

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -149,6 +150,9 @@ class Listing:
     query: sa.Select[Any]
     # The same rows, cheaper to count (e.g. one table without the joins): X-Pagination's total.
     counted: sa.Select[Any] | None = None
+    # Cheaper still: the total without counting rows (e.g. the claim tally); called only
+    # when flask-smorest asks for the total.
+    total: Callable[[], int] | None = None
 
 
 MAX_OFFSET = 2**63 - 1
@@ -175,7 +179,7 @@ class SelectPage(Page):
             abort(422, messages={"query": {"page": [
                 f"Must be at most {MAX_OFFSET // page_params.page_size}."]}})
         self.session, self.query = collection.session, collection.query
-        self.counted = collection.counted
+        self.counted, self.total = collection.counted, collection.total
         super().__init__(collection, page_params)
 
     @property
@@ -185,6 +189,8 @@ class SelectPage(Page):
 
     @property
     def item_count(self) -> int:
+        if self.total is not None:
+            return self.total()
         rows = self.counted if self.counted is not None else self.query.order_by(None)
         counted = sa.select(sa.func.count()).select_from(rows.subquery())
         return int(self.session.scalar(counted) or 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +30,7 @@ from workflows.errors import Conflict, VersionMismatch
 from workflows.intake import draft_claim, record_claim
 from workflows.lifecycle import STATES, allowed_events
 from workflows.reasons import reasons_of
+from workflows.tally import count_claims
 from workflows.transitions import fire
 
 blp = Blueprint("claims", __name__, url_prefix="/api/v1/claims", description="Claims")
@@ -123,6 +125,20 @@ def claim_list_conditions(filters: dict[str, Any]) -> list[Any]:
     return conditions
 
 
+# The list's filters the claim tally counts (it keeps claims by unit and state).
+TALLIED_FILTERS = frozenset({"state", "unit_code"})
+
+
+def tallied_total(session: Any, filters: dict[str, Any], unit_id: int | None) -> int:
+    """The number of claims in the filters' state and unit (and `unit_id`'s, if given)."""
+    if "unit_code" in filters:
+        coded = session.scalar(select(Unit.id).where(Unit.code == filters["unit_code"]))
+        if coded is None or unit_id not in (None, coded):
+            return 0  # an unknown unit, or another unit than the unit staff's own
+        unit_id = coded
+    return count_claims(session, state=filters.get("state"), unit_id=unit_id)
+
+
 class ClaimPage(SelectPage):
     @property
     def items(self) -> list[Any]:
@@ -141,14 +157,20 @@ class ClaimsView(MethodView):
         conditions = claim_list_conditions(filters)
         newest_first = Claim.id.desc()  # type: ignore[union-attr]
         query = visible_claims().where(*conditions).order_by(newest_first)
-        # X-Pagination's total counts the claim table alone: the joins never add or drop a
-        # row, and at a million claims counting through them took a second
-        # (docs/performance.md). The unit and batch filters are subqueries for the same reason.
+        session, actor = get_session(), current_actor()
+        if set(filters) <= TALLIED_FILTERS:
+            # By state and unit only, X-Pagination's total is the claim tally's sum: counting
+            # a million claims took 7 ms on SQLite, 30-65 ms on PostgreSQL (docs/performance.md).
+            unit_id = actor.unit_id if actor.is_unit_staff else None
+            return Listing(session, query,
+                           total=partial(tallied_total, session, filters, unit_id))
+        # Other filters count the claim table alone, one index range: the joins never add or
+        # drop a row, and at a million claims counting through them took a second. The unit
+        # and batch filters are subqueries for the same reason.
         counted = select(Claim.id).where(*conditions)
-        actor = current_actor()
         if actor.is_unit_staff:
             counted = counted.where(Claim.unit_id == actor.unit_id)
-        return Listing(get_session(), query, counted=counted)
+        return Listing(session, query, counted=counted)
 
     @ANY_STAFF
     @blp.arguments(ClaimInSchema)

@@ -1,0 +1,332 @@
+"""The claim tally (migration 0006, workflows/tally.py): the claims list's X-Pagination total
+and /metrics' claims by state stay exact whatever moves the claims, before and after the
+compact_claim_counts job folds the tally."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from conftest import POSTGRES_URL
+from test_observability import scrape
+
+from bench.batch import make_ready_claims
+from bench.scratch import scratch_postgres
+from claims.db import make_engine, session_scope
+from config.catalogue import load_catalogue
+from migrations import alembic_config, upgrade
+from workflows.lifecycle import STATES
+from workflows.tally import compact_claim_tally, count_claims
+
+CLAIMS = "/api/v1/claims"
+COMPACT = "/api/v1/jobs/compact_claim_counts/runs"
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def engine_of(app) -> sa.Engine:
+    return app.extensions["mutualaid"].engine
+
+
+def tally_rows(engine: sa.Engine) -> list[tuple[int, int, str, int]]:
+    """Every row of the tally: (id, unit_id, state, n)."""
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(sa.text(
+            "SELECT id, unit_id, state, n FROM claim_tally ORDER BY id"))]
+
+
+def tallied(engine: sa.Engine) -> dict[tuple[int, str], int]:
+    """The tally's sum per (unit, state), the zero sums left out."""
+    sums: Counter[tuple[int, str]] = Counter()
+    for _id, unit_id, state, n in tally_rows(engine):
+        sums[unit_id, state] += n
+    return {key: n for key, n in sums.items() if n}
+
+
+def counted(engine: sa.Engine) -> dict[tuple[int, str], int]:
+    """The claims themselves, counted per (unit, state)."""
+    with engine.connect() as connection:
+        return {(unit_id, state): n for unit_id, state, n in connection.execute(sa.text(
+            "SELECT unit_id, state, count(*) FROM claim GROUP BY unit_id, state"))}
+
+
+def total_and_listed(api, **query: Any) -> tuple[int, list[str]]:
+    """X-Pagination's total, and the claim numbers really listed, walking every page."""
+    numbers: list[str] = []
+    page, total = 1, None
+    while True:
+        answer = api.get(CLAIMS, query_string={**query, "page": page, "page_size": 3})
+        assert answer.status_code == 200, answer.json
+        pagination = json.loads(answer.headers["X-Pagination"])
+        total = pagination["total"] if total is None else total
+        assert pagination["total"] == total  # the same on every page
+        numbers += [claim["claim_no"] for claim in answer.json]
+        if page >= pagination.get("total_pages", 0):
+            return total, numbers
+        page += 1
+
+
+def assert_totals_are_the_claims_listed(county, world: dict[str, Any]) -> None:
+    clerk, staff = county.clerk, world["staff"]
+    units = [world["own"]["code"], world["other"]["code"], "NO-SUCH-UNIT"]
+    queries: list[dict[str, str]] = [{}]
+    queries += [{"state": state} for state in STATES]
+    queries += [{"unit_code": code} for code in units]
+    queries += [{"state": state, "unit_code": code} for state in STATES for code in units[:2]]
+    everything = total_and_listed(clerk)[1]
+    assert len(everything) == world["claims"]
+    for query in queries:
+        total, numbers = total_and_listed(clerk, **query)
+        assert total == len(numbers), query
+    for query in [{}, {"state": "logged"}, {"state": "submitted"},
+                  {"unit_code": units[0]}, {"unit_code": units[1]}]:
+        total, numbers = total_and_listed(staff, **query)
+        assert total == len(numbers), query
+    assert total_and_listed(staff)[0] == world["own_claims"]
+    assert total_and_listed(staff, unit_code=units[1]) == (0, [])
+
+
+@pytest.fixture
+def busy_county(county) -> dict[str, Any]:
+    """Two units' claims moved through every stage the clerk drives: verify, withdraw, ask
+    for materials, the weekly batch, deliver, and claims logged after the batch."""
+    own, other = county.unit(), county.unit()
+    staff = county.unit_staff(own["code"])
+    members = {}
+    for unit in (own, other):
+        members[unit["code"]] = county.member(unit["code"])
+        county.enrol(members[unit["code"]])
+    days = iter(range(20, 40))
+
+    def log(unit: dict[str, Any], by=None) -> str:
+        # A day of its own per claim: the same member's claims are no duplicates of each other.
+        incident = county.today - timedelta(days=next(days))
+        return county.claim(members[unit["code"]], by=by, incident_date=incident.isoformat(),
+                            admission_date=incident.isoformat(),
+                            discharge_date=(incident + timedelta(days=7)).isoformat())[
+            "claim_no"]
+
+    numbers = [log(own, by=staff) for _ in range(4)] + [log(other) for _ in range(4)]
+    for claim_no in numbers[1:4] + numbers[5:8]:
+        verified = county.fire(claim_no, "verify")
+        assert verified.status_code == 200, verified.json
+    assert county.fire(numbers[3], "withdraw", reason="重复登记").status_code == 200
+    assert county.fire(numbers[0], "request_materials", documents=["invoice"],
+                       reason="发票不清").status_code == 200
+    batch = county.clerk.post("/api/v1/batches", {})
+    assert batch.status_code == 201 and batch.json["claim_count"] == 5, batch.json
+    delivered = county.clerk.post(f"/api/v1/batches/{batch.json['batch_no']}/events",
+                                  {"event": "deliver"})
+    assert delivered.status_code == 200, delivered.json
+    assert county.fire(log(other), "verify").status_code == 200
+    log(own, by=staff)
+    return {"staff": staff, "own": own, "other": other, "claims": 10, "own_claims": 5}
+
+
+def run_compaction(county) -> dict[str, Any]:
+    answer = county.clerk.post(COMPACT, {})
+    assert answer.status_code == 200, answer.json
+    assert answer.json["outcome"] == "ok", answer.json
+    return answer.json["summary"]
+
+
+# --- the list's totals ----------------------------------------------------------------------
+
+
+def test_list_totals_equal_the_claims_listed_before_and_after_compaction(county, busy_county):
+    assert_totals_are_the_claims_listed(county, busy_county)
+    summary = run_compaction(county)
+    assert summary["rows_after"] < summary["rows_before"]
+    assert_totals_are_the_claims_listed(county, busy_county)
+
+
+def test_list_totals_by_product_batch_or_member_still_count_the_claims(county, busy_county):
+    for query in ({"product_code": "inpatient"}, {"product_code": "accident"},
+                  {"state": "submitted", "product_code": "inpatient"}):
+        total, numbers = total_and_listed(county.clerk, **query)
+        assert total == len(numbers), query
+    batch_no = county.clerk.get("/api/v1/batches").json[0]["batch_no"]
+    assert total_and_listed(county.clerk, batch_no=batch_no)[0] == 5
+
+
+# --- the compaction -------------------------------------------------------------------------
+
+
+def test_compaction_leaves_one_row_per_unit_and_state_and_a_second_run_changes_nothing(
+        app, county, busy_county):
+    engine = engine_of(app)
+    before = tallied(engine)
+    assert before == counted(engine)
+    assert len(tally_rows(engine)) > len(before)  # deltas waiting to be folded
+    summary = run_compaction(county)
+    rows = tally_rows(engine)
+    assert summary == {"rows_before": summary["rows_before"], "rows_after": len(rows)}
+    assert sorted((unit_id, state) for _id, unit_id, state, _n in rows) == sorted(before)
+    assert {(unit_id, state): n for _id, unit_id, state, n in rows} == counted(engine)
+    again = run_compaction(county)
+    assert again == {"rows_before": len(rows), "rows_after": len(rows)}
+    assert tally_rows(engine) == rows
+
+
+def test_compaction_drops_units_and_states_left_with_no_claims(app, county):
+    claim_no = county.claim()["claim_no"]
+    assert county.fire(claim_no, "withdraw", reason="放弃").status_code == 200
+    engine = engine_of(app)
+    with session_scope(engine) as session:
+        compact_claim_tally(session)
+    assert [(state, n) for _id, _unit, state, n in tally_rows(engine)] == [("withdrawn", 1)]
+
+
+def test_compactions_running_at_once_beside_claim_changes_keep_the_count_exact(app):
+    runtime = app.extensions["mutualaid"]
+    engine = runtime.engine
+    make_ready_claims(engine, runtime.catalogue, 300, members=30, today=runtime.today())
+    errors: list[BaseException] = []
+
+    def compact_repeatedly() -> None:
+        try:
+            for _ in range(8):
+                with session_scope(engine) as session:
+                    compact_claim_tally(session)
+        except BaseException as error:  # reported by the test below
+            errors.append(error)
+
+    workers = [threading.Thread(target=compact_repeatedly) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for step in range(12):
+        with session_scope(engine) as session:
+            session.execute(sa.text("UPDATE claim SET state = :state WHERE id % 5 = :r"),
+                            {"state": ["batched", "ready", "submitted"][step % 3],
+                             "r": step % 5})
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert tallied(engine) == counted(engine)
+
+
+# --- any change, in any order ---------------------------------------------------------------
+
+
+def _random_change(connection: sa.Connection, rng: random.Random, units: list[int]) -> None:
+    """One set-based change of the claims, as bulk SQL would make it."""
+    state, other = rng.sample(sorted(STATES), 2)
+    r, k = rng.randrange(7), rng.choice([2, 3, 7])
+    match rng.randrange(6):
+        case 0:  # many claims into one state
+            connection.execute(sa.text("UPDATE claim SET state = :s WHERE id % :k = :r"),
+                               {"s": state, "k": k, "r": r % k})
+        case 1:  # two states swapped: old and new rows cancel out per group
+            connection.execute(sa.text(
+                "UPDATE claim SET state = CASE WHEN state = :a THEN :b ELSE :a END "
+                "WHERE state IN (:a, :b)"), {"a": state, "b": other})
+        case 2:  # claims moved to another unit
+            connection.execute(sa.text("UPDATE claim SET unit_id = :u WHERE id % :k = :r"),
+                               {"u": rng.choice(units), "k": k, "r": r % k})
+        case 3:  # no state moves: the version only
+            connection.execute(sa.text("UPDATE claim SET version = version + 1 "
+                                       "WHERE id % :k = :r"), {"k": k, "r": r % k})
+        case 4:  # some claims deleted
+            connection.execute(sa.text("DELETE FROM claim WHERE id IN "
+                                       "(SELECT id FROM claim ORDER BY id DESC LIMIT :n)"),
+                               {"n": rng.randrange(1, 6)})
+        case _:  # nothing matches
+            connection.execute(sa.text("UPDATE claim SET state = :s WHERE id < 0"),
+                               {"s": state})
+
+
+def test_the_tally_equals_the_claims_counted_after_any_sequence_of_changes(app):
+    runtime = app.extensions["mutualaid"]
+    engine = runtime.engine
+    units = [make_ready_claims(engine, runtime.catalogue, 60, members=10, prefix=f"T{i}-",
+                               today=runtime.today()) for i in range(3)]
+    rng = random.Random(20261126)
+    for step in range(60):
+        with engine.begin() as connection:
+            _random_change(connection, rng, units)
+        if rng.random() < 0.2:
+            with session_scope(engine) as session:
+                compact_claim_tally(session)
+        assert tallied(engine) == counted(engine), f"step {step}"
+    with session_scope(engine, write=False) as session:
+        assert count_claims(session) == sum(counted(engine).values())
+        assert count_claims(session, state="ready", unit_id=units[0]) == counted(engine).get(
+            (units[0], "ready"), 0)
+
+
+def test_a_rolled_back_change_leaves_the_tally_as_it_was(app, county):
+    county.ready_claims(2)
+    engine = engine_of(app)
+    before = tally_rows(engine)
+    with engine.connect() as connection, connection.begin() as transaction:
+        connection.execute(sa.text("UPDATE claim SET state = 'batched'"))
+        transaction.rollback()
+    assert tally_rows(engine) == before
+
+
+# --- /metrics --------------------------------------------------------------------------------
+
+
+def test_metrics_count_claims_by_state_right_after_changes(app, county, client, busy_county):
+    listed = county.clerk.get(CLAIMS, query_string={"page_size": 100}).json
+    expected = Counter(claim["state"] for claim in listed)
+    samples = scrape(client)
+    assert {state: samples[f'mutualaid_claims{{state="{state}"}}'] for state in STATES} == {
+        state: expected[state] for state in STATES}
+    assert expected["submitted"] == 5 and expected["ready"] == 1
+    withdrawn = county.claim()["claim_no"]
+    assert county.fire(withdrawn, "withdraw", reason="放弃").status_code == 200
+    after = scrape(client)
+    assert after['mutualaid_claims{state="withdrawn"}'] == expected["withdrawn"] + 1
+    run_compaction(county)
+    assert scrape(client)['mutualaid_claims{state="withdrawn"}'] == expected["withdrawn"] + 1
+
+
+# --- the migration --------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite"] + (["postgres"] if POSTGRES_URL else []))
+def database_at_0005(request: pytest.FixtureRequest, tmp_path: Path):
+    """A database of its own at the revision before the tally."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'before.db'}"
+        upgrade(url, "0005_load_indexes")
+        yield url
+        return
+    assert POSTGRES_URL
+    name = f"{sa.engine.make_url(POSTGRES_URL).database}_tally_{os.getpid()}"
+    with scratch_postgres(POSTGRES_URL, name) as url:
+        upgrade(url, "0005_load_indexes")
+        yield url
+
+
+def test_the_migration_counts_the_claims_already_there_and_downgrades_cleanly(
+        database_at_0005: str):
+    from alembic import command
+
+    engine = make_engine(database_at_0005)
+    try:
+        unit = make_ready_claims(engine, load_catalogue(), 25, members=5)
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE claim SET state = 'logged' WHERE id % 5 = 0"))
+        upgrade(database_at_0005)
+        assert tallied(engine) == counted(engine) == {(unit, "ready"): 20, (unit, "logged"): 5}
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE claim SET state = 'withdrawn' WHERE id % 5 = 1"))
+        assert tallied(engine) == counted(engine)
+        command.downgrade(alembic_config(database_at_0005), "0005_load_indexes")
+        with engine.begin() as connection:  # no trigger left writing into a missing table
+            connection.execute(sa.text("UPDATE claim SET state = 'ready'"))
+            connection.execute(sa.text("DELETE FROM claim WHERE id % 2 = 0"))
+            assert "claim_tally" not in sa.inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
