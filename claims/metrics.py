@@ -29,7 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from claims.logs import path_template
-from claims.models import ClaimTally, JobRun, Notification
+from claims.models import JobRun, Notification
 from claims.runtime import Runtime
 
 # Module-level: one set per process, however many apps the process builds (tests build many).
@@ -50,12 +50,11 @@ class DatabaseCollector:
 
     def collect(self) -> Iterator[Metric]:
         from workflows.lifecycle import STATES
+        from workflows.tally import claims_by_state
 
         with self.runtime.engine.connect() as connection:
             # The tally's few rows (workflows/tally.py), not a GROUP BY over every claim.
-            by_state = {state: int(n) for state, n in connection.execute(
-                sa.select(ClaimTally.state, sa.func.sum(ClaimTally.n))
-                .group_by(ClaimTally.state))}
+            by_state = claims_by_state(connection)
             runs = connection.execute(
                 sa.select(JobRun.job, JobRun.outcome, sa.func.count(),
                           sa.func.max(JobRun.finished_at))

@@ -110,6 +110,10 @@ def test_unit_staff_see_only_their_own_unit(client: FlaskClient, county: County)
     sign_in(client, county, f"staff-{mine['unit_code']}")
     listing = client.get("/console/claims").get_data(as_text=True)
     assert mine["claim_no"] in listing and theirs["claim_no"] not in listing
+    assert "共 1 件" in listing  # the total counts their unit's claims only
+    home = client.get("/console/").get_data(as_text=True)
+    logged = re.search(r'state=logged">\s*<span class="count">(\d+)</span>', home)
+    assert logged and logged.group(1) == "1"  # and so do the counts of today's work
     assert client.get(f"/console/claims/{theirs['claim_no']}").status_code == 404
     answer = post_form(client, f"/console/claims/{theirs['claim_no']}/events/withdraw",
                        {"reason": "不要了", "version": theirs["version"]})

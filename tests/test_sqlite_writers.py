@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from claims.db import make_engine, session_scope, write_intent
+from claims.db import READS, make_engine, session_scope, write_intent
 from claims.sqlite_writers import turn_file_for
 
 
@@ -63,7 +63,7 @@ def test_readers_never_take_the_turn(engine: sa.Engine) -> None:
         assert turn_is_free(engine)
     token = write_intent.set(True)  # a writing request's own reads go through the reader
     try:
-        with engine.execution_options(mutualaid_reads_only=True).connect() as connection:
+        with engine.execution_options(**{READS: True}).connect() as connection:
             connection.exec_driver_sql("SELECT count(*) FROM note")
             assert turn_is_free(engine)
     finally:

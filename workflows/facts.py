@@ -13,6 +13,8 @@ from config.catalogue import Product
 
 # The states in which an approved amount counts as paid towards a cap (SPEC §2).
 PAID_STATES = ("approved", "funds_received", "notified", "onsite_scheduled", "collected")
+# A claim in these states is over without payment: it is nobody's duplicate.
+ENDED_UNPAID = ("withdrawn", "rejected")
 
 
 def claim_facts(claim: Claim, logged_on: date | None = None) -> ClaimFacts:
@@ -71,7 +73,7 @@ def earlier_duplicate(session: Session, claim: Claim) -> Claim | None:
         Claim.member_id == claim.member_id,
         Claim.product_code == claim.product_code,
         Claim.incident_date == claim.incident_date,
-        Claim.state.not_in(("withdrawn", "rejected")),  # type: ignore[attr-defined]
+        Claim.state.not_in(ENDED_UNPAID),  # type: ignore[attr-defined]
     )
     if claim.id is not None:
         query = query.where(Claim.id < claim.id)
@@ -85,7 +87,7 @@ def other_live_claim(session: Session, claim: Claim) -> bool:
         Claim.member_id == claim.member_id,
         Claim.product_code == claim.product_code,
         Claim.id != claim.id,
-        Claim.state.not_in(("withdrawn", "rejected")),  # type: ignore[attr-defined]
+        Claim.state.not_in(ENDED_UNPAID),  # type: ignore[attr-defined]
         sa.or_(Claim.id < claim.id,  # type: ignore[operator]
                Claim.state.not_in(("logged", "pending_materials"))),  # type: ignore[attr-defined]
     )

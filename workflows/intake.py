@@ -15,7 +15,7 @@ from claims.money import format_fen
 from claims.rules import document_statuses, estimate, missing_documents
 from config.catalogue import Catalogue, Product
 from workflows.errors import FieldError, RuleFailed
-from workflows.facts import PAID_STATES, claim_facts
+from workflows.facts import ENDED_UNPAID, PAID_STATES, claim_facts
 from workflows.lifecycle import INITIAL_STATE, LOG_EVENT
 
 EXPENSE_FIELDS = ("total_expense", "insurance_paid", "self_paid")
@@ -42,7 +42,9 @@ NEXT_NUMBER = (sa.update(_COUNTER).where(_COUNTER.c.year == sa.bindparam("counte
                .values(last=_COUNTER.c.last + 1).returning(_COUNTER.c.last))
 _PAID = _C.c.state.in_(PAID_STATES)
 # The member's claims on the product: paid in the incident's year and ever (the caps), and
-# the first live claim for the same incident date (a duplicate: logged, never verified).
+# the first live claim for the same incident date (a duplicate: logged, never verified). The
+# same rules as workflows.facts' paid_on_product and earlier_duplicate (used by verify), as
+# one statement for a claim not saved yet.
 CLAIMS_BEFORE = (
     sa.select(
         sa.func.coalesce(sa.func.sum(sa.case((sa.and_(
@@ -53,7 +55,7 @@ CLAIMS_BEFORE = (
                          0).label("paid_lifetime"),
         sa.func.min(sa.case((sa.and_(
             _C.c.incident_date == sa.bindparam("incident_date"),
-            _C.c.state.not_in(("withdrawn", "rejected"))), _C.c.id))).label("duplicate_id"))
+            _C.c.state.not_in(ENDED_UNPAID)), _C.c.id))).label("duplicate_id"))
     .where(_C.c.member_id == sa.bindparam("member_id"),
            _C.c.product_code == sa.bindparam("product_code")))
 

@@ -34,6 +34,16 @@ def count_claims(session: Session, *, state: str | None = None,
     return int(session.execute(query).scalar_one())
 
 
+def claims_by_state(reads: Session | sa.Connection, *, unit_id: int | None = None
+                    ) -> dict[str, int]:
+    """The exact number of claims in each state (of one unit, if given); states with none
+    may be missing."""
+    query = sa.select(_TALLY.c.state, sa.func.sum(_TALLY.c.n)).group_by(_TALLY.c.state)
+    if unit_id is not None:
+        query = query.where(_TALLY.c.unit_id == unit_id)
+    return {state: int(n) for state, n in reads.execute(query)}
+
+
 def _row_count(session: Session) -> int:
     return int(session.execute(sa.select(sa.func.count()).select_from(_TALLY)).scalar_one())
 

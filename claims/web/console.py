@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlmodel import select
 
-from claims.api.claims import claim_view, load_claim, visible_claims
+from claims.api.claims import claim_view, load_claim, tallied_total, visible_claims
 from claims.api.security import login_guard
 from claims.api.status import client_address
 from claims.auth import Actor, check_password
@@ -43,6 +43,7 @@ from workflows.intake import draft_claim, log_claim
 from workflows.lifecycle import BY_CLAIM, EVENTS_BY_NAME, LOG_EVENT, STATES, allowed_events
 from workflows.reasons import reasons_of
 from workflows.reminders import overdue_batches, overdue_days
+from workflows.tally import claims_by_state
 from workflows.transitions import fire
 
 console = Blueprint("console", __name__, url_prefix="/console")
@@ -187,16 +188,12 @@ def logout() -> Any:
 # --- today's work and the list --------------------------------------------------------------
 
 
-def _scoped(query: sa.Select[Any]) -> sa.Select[Any]:
-    actor: Actor = g.actor
-    return query.where(Claim.unit_id == actor.unit_id) if actor.is_unit_staff else query
-
-
 @console.get("/")
 def home() -> str:
     """What needs doing today: counts by state, each a link to the list."""
-    counted = _scoped(sa.select(Claim.state, sa.func.count()).group_by(Claim.state))
-    by_state = dict(get_session().execute(counted).all())
+    actor: Actor = g.actor
+    by_state = claims_by_state(get_session(), unit_id=actor.unit_id if actor.is_unit_staff
+                               else None)  # the claim tally: no count over every claim
     work = [{"key": key, "title": title, "count": sum(by_state.get(s, 0) for s in states),
              "links": [(s, STATES[s], by_state.get(s, 0)) for s in states]}
             for key, title, states in TODAY_WORK]
@@ -227,8 +224,13 @@ def claims() -> str:
     if number:
         query = query.where(Claim.claim_no.contains(number, autoescape=True))  # type: ignore
     db = get_session()
-    total = int(db.scalar(sa.select(sa.func.count()).select_from(
-        query.order_by(None).subquery())) or 0)
+    if number:  # a part of a claim number: count the matching claims
+        total = int(db.scalar(sa.select(sa.func.count()).select_from(
+            query.order_by(None).subquery())) or 0)
+    else:  # by state and unit only: the claim tally, as the API's list
+        tallied = {"state": state} if state in STATES else {}
+        tallied |= {"unit_code": unit_code} if unit_code else {}
+        total = tallied_total(db, tallied, g.actor.unit_id if g.actor.is_unit_staff else None)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
     rows = db.execute(query.order_by(Claim.id.desc())  # type: ignore[union-attr]
