@@ -7,10 +7,11 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
 from claims.auth import Actor
-from claims.models import Claim, ClaimCounter, ClaimEvent, Enrolment, Member, Unit
+from claims.models import Claim, ClaimCounter, ClaimEvent, Enrolment, Member, Unit, utcnow
 from claims.money import format_fen
 from claims.rules import document_statuses, estimate, missing_documents
 from config.catalogue import Catalogue, Product
@@ -40,6 +41,8 @@ MEMBER_AND_COVER = (
 _COUNTER = ClaimCounter.__table__  # type: ignore[attr-defined]
 NEXT_NUMBER = (sa.update(_COUNTER).where(_COUNTER.c.year == sa.bindparam("counter_year"))
                .values(last=_COUNTER.c.last + 1).returning(_COUNTER.c.last))
+INSERT_CLAIM = sa.insert(_C).returning(_C.c.id)
+INSERT_EVENT = sa.insert(ClaimEvent.__table__)  # type: ignore[attr-defined]
 _PAID = _C.c.state.in_(PAID_STATES)
 # The member's claims on the product: paid in the incident's year and ever (the caps), and
 # the first live claim for the same incident date (a duplicate: logged, never verified). The
@@ -214,15 +217,20 @@ def record_claim(session: Session, draft: Draft, actor: Actor, today: date) -> C
     """Save a drafted claim in `logged`: its claim number and its audit event."""
     claim = draft.claim
     claim.claim_no = next_claim_no(session, today.year)
+    claim.version = 1
+    # Two prebuilt INSERTs rather than the ORM's unit of work: on SQLite every writer waits
+    # for the one before it to commit, and the flush was most of a creation's turn there.
+    claim.id = session.execute(INSERT_CLAIM, {
+        column.key: getattr(claim, column.key) for column in _C.columns if column.key != "id"
+    }).scalar_one()
+    session.execute(INSERT_EVENT, {
+        "claim_id": claim.id, "event": LOG_EVENT, "from_state": None, "to_state": claim.state,
+        "version": claim.version, "actor": actor.username, "at": utcnow(), "reason_code": None,
+        "payload": {"estimate": format_fen(claim.estimate),
+                    "missing_documents": missing_documents(claim.documents)}})
+    # The saved row as the session's own, as if just loaded: later events update it by version.
+    make_transient_to_detached(claim)
     session.add(claim)
-    session.flush()
-    session.add(ClaimEvent(
-        claim_id=claim.id, event=LOG_EVENT, from_state=None, to_state=claim.state,
-        version=claim.version, actor=actor.username,
-        payload={"estimate": format_fen(claim.estimate),
-                 "missing_documents": missing_documents(claim.documents)},
-    ))
-    session.flush()
     return claim
 
 
