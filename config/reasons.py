@@ -7,6 +7,7 @@ file edited into an invalid state keeps the last good table and logs why.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import tomllib
@@ -103,9 +104,14 @@ def load_reasons(path: str | Path | None = None) -> ReasonTable:
 _loaded: dict[Path, tuple[int, ReasonTable]] = {}
 
 
+@functools.lru_cache(maxsize=16)
+def _resolved(path: str | Path) -> Path:
+    return Path(path).resolve()  # a system call per folder on the way: once per path
+
+
 def reason_table(path: str | Path | None = None) -> ReasonTable:
     """The table in the file, reread when the file changes; the last good one if it broke."""
-    where = Path(path or DEFAULT_REASONS_FILE).resolve()
+    where = _resolved(path or DEFAULT_REASONS_FILE)
     try:
         stamp = where.stat().st_mtime_ns
     except OSError:

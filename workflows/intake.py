@@ -43,7 +43,10 @@ NEXT_NUMBER = (sa.update(_COUNTER).where(_COUNTER.c.year == sa.bindparam("counte
                .values(last=_COUNTER.c.last + 1).returning(_COUNTER.c.last))
 INSERT_CLAIM = sa.insert(_C).returning(_C.c.id)
 INSERT_EVENT = sa.insert(ClaimEvent.__table__)  # type: ignore[attr-defined]
-_PAID = _C.c.state.in_(PAID_STATES)
+# The state lists as plain parameters: a tuple makes an "expanding" IN that SQLAlchemy
+# rewrites on every execution.
+_PAID = _C.c.state.in_([sa.literal(state) for state in PAID_STATES])
+_LIVE = _C.c.state.not_in([sa.literal(state) for state in ENDED_UNPAID])
 # The member's claims on the product: paid in the incident's year and ever (the caps), and
 # the first live claim for the same incident date (a duplicate: logged, never verified). The
 # same rules as workflows.facts' paid_on_product and earlier_duplicate (used by verify), as
@@ -58,7 +61,7 @@ CLAIMS_BEFORE = (
                          0).label("paid_lifetime"),
         sa.func.min(sa.case((sa.and_(
             _C.c.incident_date == sa.bindparam("incident_date"),
-            _C.c.state.not_in(ENDED_UNPAID)), _C.c.id))).label("duplicate_id"))
+            _LIVE), _C.c.id))).label("duplicate_id"))
     .where(_C.c.member_id == sa.bindparam("member_id"),
            _C.c.product_code == sa.bindparam("product_code")))
 

@@ -64,7 +64,8 @@ def claim_view(claim: Claim, member: Member, unit_code: str, batch_no: str | Non
         "batch_no": batch_no,
         "reason": claim.last_reason,
         "reason_code": claim.last_reason_code,
-        "reason_label": reasons_of(get_runtime()).label_of(claim.last_reason_code),
+        "reason_label": (reasons_of(get_runtime()).label_of(claim.last_reason_code)
+                         if claim.last_reason_code else None),  # most claims have none
         "allowed_events": allowed_events(claim.state),
         "warnings": warnings or [],
     }
