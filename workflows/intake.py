@@ -222,7 +222,7 @@ def record_claim(session: Session, draft: Draft, actor: Actor, today: date) -> C
     claim.claim_no = next_claim_no(session, today.year)
     claim.version = 1
     # Two prebuilt INSERTs rather than the ORM's unit of work: on SQLite every writer waits
-    # for the one before it to commit, and the flush was most of a creation's turn there.
+    # for the one before it to commit, and the flush was a third of a creation's turn there.
     claim.id = session.execute(INSERT_CLAIM, {
         column.key: getattr(claim, column.key) for column in _C.columns if column.key != "id"
     }).scalar_one()
