@@ -37,6 +37,17 @@ def test_chinese_first_english_by_the_switch_remembered_in_the_session(
     assert "今日待办" in client.get("/console/").get_data(as_text=True)
 
 
+def test_the_language_switch_keeps_the_lists_filters_and_page(client: FlaskClient,
+                                                              county: County) -> None:
+    county.claim()
+    sign_in(client, county)
+    listing = client.get("/console/claims?state=logged&unit_code=U%2601&page=1")
+    assert 'href="?state=logged&amp;unit_code=U%2601&amp;page=1&amp;lang=en"' in listing.get_data(
+        as_text=True)
+    english = client.get("/console/claims?state=logged&lang=en").get_data(as_text=True)
+    assert 'href="?state=logged&amp;lang=zh"' in english
+
+
 def test_the_workers_status_page_stays_chinese(client: FlaskClient) -> None:
     assert "理赔进度查询" in client.get("/status?lang=en").get_data(as_text=True)
 

@@ -102,6 +102,7 @@ def test_the_counter_finds_checks_identity_pays_in_full_and_prints_the_receipt(
     receipt = client.get(answer.headers["Location"])
     html = receipt.get_data(as_text=True)
     assert receipt.status_code == 200 and "互助金领取收据" in html and "SJ-001" in html
+    assert f'href="/console/claims/{claim["claim_no"]}">返回理赔页</a>' in html  # back to it
     assert "壹仟伍佰元整" in html and id_number not in html
     assert "'unsafe-hashes'" in receipt.headers["Content-Security-Policy"]
     after = county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json

@@ -204,6 +204,7 @@ def test_collect_pays_in_full_against_a_unique_receipt(app, county):
     assert receipt.status_code == 200 and receipt.mimetype == "text/html"
     page = receipt.get_data(as_text=True)
     assert "壹仟贰佰伍拾元整" in page and "R-0001" in page
+    assert "返回理赔页" not in page  # the console's way back, not the API's
     assert county.id_numbers[first["member_id"]] not in page
     assert first["id_number_masked"] in page
 

@@ -93,6 +93,21 @@ def load_claim(claim_no: str, *, for_update: bool = False) -> tuple[Any, ...]:
     return tuple(row)
 
 
+def receipt_page(claim: Claim, member: Member, unit_code: str,
+                 back_url: str | None = None) -> str:
+    """The printable receipt (收据) of a collected claim, the ID number masked; the console's
+    has a link back to the claim (`back_url`), not printed."""
+    product = get_runtime().catalogue.get(claim.product_code)
+    unit = get_session().get(Unit, claim.unit_id)
+    return render_template(
+        "receipt.html", claim=claim, member_name=member.name,
+        id_number_masked=mask(claim.beneficiary_id_number if claim.death else member.id_number),
+        unit_name=unit.name if unit else unit_code,
+        product_name=product.name if product else claim.product_code,
+        amount=format_fen(claim.paid_amount),
+        amount_words=chinese_capital(claim.paid_amount or 0), back_url=back_url)
+
+
 def etag_headers(claim: Claim) -> dict[str, str]:
     return {"ETag": f'"{claim.version}"'}
 
@@ -211,18 +226,7 @@ class ClaimReceiptView(MethodView):
         if claim.state != "collected":
             raise Conflict("The claim has not been collected; there is no receipt yet.",
                            code="not_collected")
-        runtime, session = get_runtime(), get_session()
-        product = runtime.catalogue.get(claim.product_code)
-        unit = session.get(Unit, claim.unit_id)
-        page = render_template(
-            "receipt.html", claim=claim, member_name=member.name,
-            id_number_masked=mask(claim.beneficiary_id_number if claim.death
-                                  else member.id_number),
-            unit_name=unit.name if unit else unit_code,
-            product_name=product.name if product else claim.product_code,
-            amount=format_fen(claim.paid_amount), amount_words=chinese_capital(
-                claim.paid_amount or 0))
-        return Response(page, mimetype="text/html")
+        return Response(receipt_page(claim, member, unit_code), mimetype="text/html")
 
 
 @blp.route("/<string:claim_no>/events")

@@ -9,6 +9,7 @@ workers' status pages use no gettext and stay Chinese whatever the switch says.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, request, session
 from flask_babel import Babel, get_locale, gettext
@@ -70,6 +71,9 @@ def translate(text: Any) -> str:
 @console.context_processor
 def _languages() -> dict[str, Any]:
     lang = str(get_locale() or DEFAULT_LANGUAGE)
+    switch_to = "en" if lang == "zh" else "zh"
+    # The same page in the other language: a list keeps its filters and page.
+    kept = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"]
     return {"languages": LANGUAGES, "lang": lang,
             "html_lang": "zh-CN" if lang == "zh" else lang,
-            "switch_to": "en" if lang == "zh" else "zh"}
+            "switch_to": switch_to, "switch_href": "?" + urlencode([*kept, ("lang", switch_to)])}

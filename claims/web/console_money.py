@@ -15,10 +15,9 @@ from flask import Response, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlmodel import col
 
-from claims.api.claims import load_claim, visible_claims
+from claims.api.claims import load_claim, receipt_page, visible_claims
 from claims.idcard import mask
-from claims.models import Claim, Member, Remittance, Unit
-from claims.money import chinese_capital, format_fen
+from claims.models import Claim, Member, Remittance
 from claims.runtime import get_runtime, get_session
 from claims.schemas.fields import IdNumber
 from claims.schemas.payout import RemittanceInSchema
@@ -201,16 +200,8 @@ def receipt(claim_no: str) -> Any:
     claim, member, unit_code, _batch = load_claim(claim_no)
     if claim.state != "collected":
         flask.abort(404)
-    runtime = get_runtime()
-    product = runtime.catalogue.get(claim.product_code)
-    unit = get_session().get(Unit, claim.unit_id)
-    page = render_template(
-        "receipt.html", claim=claim, member_name=member.name,
-        id_number_masked=mask(claim.beneficiary_id_number if claim.death else member.id_number),
-        unit_name=unit.name if unit else unit_code,
-        product_name=product.name if product else claim.product_code,
-        amount=format_fen(claim.paid_amount),
-        amount_words=chinese_capital(claim.paid_amount or 0))
+    page = receipt_page(claim, member, unit_code,
+                        back_url=url_for("console.claim_page", claim_no=claim_no))
     response = Response(page, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PRINT_CSP
     return response
