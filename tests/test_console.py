@@ -104,6 +104,22 @@ def test_the_list_filters_by_claim_number_and_unit(client: FlaskClient, county: 
     assert second["claim_no"] in html and first["claim_no"] not in html
 
 
+def test_the_list_pages_by_twenty_and_its_links_keep_the_filters(client: FlaskClient,
+                                                                 county: County) -> None:
+    member = county.member()
+    county.enrol(member, "inpatient")
+    numbers = [county.claim(member)["claim_no"] for _ in range(21)]
+    sign_in(client, county)
+    first = client.get("/console/claims?state=logged").get_data(as_text=True)
+    assert "共 21 件" in first and numbers[-1] in first and numbers[0] not in first
+    assert 'href="?state=logged&amp;page=2"' in first and "第 1 / 2 页" in first
+    second = client.get("/console/claims?state=logged&page=2").get_data(as_text=True)
+    assert numbers[0] in second and numbers[1] not in second and "第 2 / 2 页" in second
+    assert 'href="?state=logged&amp;page=1"' in second
+    beyond = client.get("/console/claims?state=logged&page=9").get_data(as_text=True)
+    assert "第 2 / 2 页" in beyond  # clamped to the last page
+
+
 def test_unit_staff_see_only_their_own_unit(client: FlaskClient, county: County) -> None:
     mine, theirs = county.claim(), county.claim()
     county.unit_staff(mine["unit_code"])

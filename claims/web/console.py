@@ -10,11 +10,9 @@ from __future__ import annotations
 import importlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import flask
 import marshmallow as ma
-import sqlalchemy as sa
 from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -48,7 +46,6 @@ from workflows.transitions import fire
 
 console = Blueprint("console", __name__, url_prefix="/console")
 csrf = CSRFProtect()
-PAGE_SIZE = 20
 OPEN_OUTSIDE = frozenset({"console.login", "console.static"})
 # What "needs doing today" means on the home page: a title and the states it counts.
 TODAY_WORK: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
@@ -223,23 +220,18 @@ def claims() -> str:
         query = query.where(Unit.code == unit_code)
     if number:
         query = query.where(Claim.claim_no.contains(number, autoescape=True))  # type: ignore
-    db = get_session()
-    if number:  # a part of a claim number: count the matching claims
-        total = int(db.scalar(sa.select(sa.func.count()).select_from(
-            query.order_by(None).subquery())) or 0)
-    else:  # by state and unit only: the claim tally, as the API's list
+    from claims.web.console_kit import paged  # console_kit builds on this module
+
+    total = None  # a part of a claim number: paged() counts the matching claims
+    if not number:  # by state and unit only: the claim tally, as the API's list
         tallied = {"state": state} if state in STATES else {}
         tallied |= {"unit_code": unit_code} if unit_code else {}
-        total = tallied_total(db, tallied, g.actor.unit_id if g.actor.is_unit_staff else None)
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
-    rows = db.execute(query.order_by(Claim.id.desc())  # type: ignore[union-attr]
-                      .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    filters = {k: v for k, v in {"state": state, "unit_code": unit_code, "q": number}.items()
-               if v}
-    return render_template("console/claims.html", rows=[claim_view(*r) for r in rows],
-                           filters=filters, total=total, page=page, pages=pages,
-                           page_link=lambda n: "?" + urlencode({**filters, "page": n}))
+        total = tallied_total(get_session(), tallied,
+                              g.actor.unit_id if g.actor.is_unit_staff else None)
+    listed = paged(query.order_by(Claim.id.desc()),  # type: ignore[union-attr]
+                   {"state": state, "unit_code": unit_code, "q": number}, total=total)
+    return render_template("console/claims.html", rows=[claim_view(*r) for r in listed.rows],
+                           filters=listed.filters, page=listed)
 
 
 # --- one claim ------------------------------------------------------------------------------

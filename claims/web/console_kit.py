@@ -53,11 +53,13 @@ class Paged:
 
 
 def paged(query: sa.Select[Any], filters: dict[str, str] | None = None,
-          page_size: int = PAGE_SIZE) -> Paged:
-    """Count, then fetch the asked page (clamped to the pages there are)."""
+          page_size: int = PAGE_SIZE, *, total: int | None = None) -> Paged:
+    """Count (unless the total is known), then fetch the asked page (clamped to the pages
+    there are)."""
     db = get_session()
-    total = int(db.scalar(sa.select(sa.func.count()).select_from(
-        query.order_by(None).subquery())) or 0)
+    if total is None:
+        total = int(db.scalar(sa.select(sa.func.count()).select_from(
+            query.order_by(None).subquery())) or 0)
     pages = max(1, -(-total // page_size))
     page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
     rows = list(db.execute(query.offset((page - 1) * page_size).limit(page_size)).all())
