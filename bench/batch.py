@@ -108,8 +108,8 @@ def raw_seal(engine: sa.Engine, week: str) -> float:
     started = time.perf_counter()
     try:
         cursor = connection.cursor()
-        if not postgres:
-            cursor.execute("BEGIN IMMEDIATE")
+        # make_engine leaves both drivers in autocommit and begins transactions itself.
+        cursor.execute("BEGIN" if postgres else "BEGIN IMMEDIATE")
         cursor.execute(
             "INSERT INTO batch (batch_no, week, sealed_at, claim_count, total_claimed, "
             "transmission, transmission_state, transmission_attempts) VALUES "

@@ -132,6 +132,8 @@ def explain_endpoints(url: str, folder: Path, token: str, targets: list[Target])
 
     postgres = engine.dialect.name == "postgresql"
     raw = engine.raw_connection()
+    if postgres:  # make_engine's driver is in autocommit: EXPLAIN ANALYZE must roll back
+        raw.driver_connection.autocommit = False  # type: ignore[union-attr]
     summary = [f"query plans ({'EXPLAIN ANALYZE' if postgres else 'EXPLAIN QUERY PLAN'}; "
                f"statements over {SHOW_MS:g} ms or flagged):"]
     full = []

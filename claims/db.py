@@ -17,7 +17,8 @@ from claims.sqlite_writers import TurnTakingConnection, turn_file_for
 # On SQLite a transaction that will write starts with BEGIN IMMEDIATE, so two writers
 # queue on the lock instead of one failing when it upgrades a stale read snapshot.
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
-# The execution option of connections that only read, even within a writing request.
+# The execution option of connections that only read, even within a writing request:
+# SQLite begins them with a plain BEGIN, PostgreSQL with none (make_engine).
 READS = "mutualaid_reads_only"
 # A pooled PostgreSQL connection idle this long is pinged before use; busier ones are not.
 IDLE_PING_SECONDS = 10.0
@@ -50,7 +51,20 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
                 connection.exec_driver_sql("BEGIN")
 
         return engine
-    engine = sa.create_engine(url, **kwargs)
+    if not url.startswith("postgresql"):
+        return sa.create_engine(url, **kwargs)
+    # The driver in autocommit, and BEGIN sent here, as for SQLite: a connection that only
+    # reads (READS) runs without a transaction and pays no BEGIN and ROLLBACK round trips,
+    # and no pool hands it over in another mode (setting and resetting the isolation level
+    # at every checkout cost a tenth of a status check; python -m bench load).
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
+
+    @event.listens_for(engine, "begin")
+    def _postgres_begin(connection: sa.Connection) -> None:
+        options = connection.get_execution_options()
+        if not options.get(READS) and options.get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql("BEGIN")
+
     _ping_when_idle(engine)
     return engine
 
@@ -83,12 +97,10 @@ def _ping_when_idle(engine: sa.Engine) -> None:
 
 def reader_engine(engine: sa.Engine) -> sa.Engine:
     """The engine for reads: requests that only read, and what a writing request reads before
-    it writes. On PostgreSQL in autocommit, so they pay no BEGIN and no ROLLBACK round trip
-    (each statement its own snapshot, as within a READ COMMITTED transaction anyway); on
-    SQLite a plain BEGIN, so they never queue for the write lock."""
-    if engine.dialect.name != "postgresql":
-        return engine.execution_options(**{READS: True})  # BEGIN, never BEGIN IMMEDIATE
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    it writes. On PostgreSQL without a transaction, so they pay no BEGIN and no ROLLBACK
+    round trip (each statement its own snapshot, as within a READ COMMITTED transaction
+    anyway); on SQLite a plain BEGIN, so they never queue for the write lock."""
+    return engine.execution_options(**{READS: True})
 
 
 @contextmanager

@@ -36,12 +36,21 @@ def get_runtime() -> Runtime:
     return current_app.extensions["mutualaid"]
 
 
+def get_reads() -> sa.Connection:
+    """The request's reading connection (Runtime.reader), opened on first use and closed at
+    teardown: the token lookup, a read-only request's session and a new claim's draft share
+    it, rather than each taking a connection from the pool and handing it back."""
+    if "db_reads" not in g:
+        g.db_reads = get_runtime().reader.connect()
+    return g.db_reads
+
+
 def get_session() -> Session:
-    """The request's session, opened on first use and closed at teardown."""
+    """The request's session, opened on first use and closed at teardown; a read-only
+    request's runs on its reading connection."""
     if "db_session" not in g:
-        runtime = get_runtime()
-        engine = runtime.reader if g.get("read_only") else runtime.engine
-        g.db_session = Session(engine, expire_on_commit=False)
+        bind = get_reads() if g.get("read_only") else get_runtime().engine
+        g.db_session = Session(bind, expire_on_commit=False)
     return g.db_session
 
 
@@ -49,3 +58,6 @@ def close_session(_exc: BaseException | None = None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+    reads = g.pop("db_reads", None)
+    if reads is not None:
+        reads.close()

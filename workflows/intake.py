@@ -11,7 +11,16 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
 from claims.auth import Actor
-from claims.models import Claim, ClaimCounter, ClaimEvent, Enrolment, Member, Unit, utcnow
+from claims.models import (
+    Claim,
+    ClaimCounter,
+    ClaimEvent,
+    Enrolment,
+    Member,
+    Unit,
+    built_as_loaded,
+    utcnow,
+)
 from claims.money import format_fen
 from claims.rules import document_statuses, estimate, missing_documents
 from config.catalogue import Catalogue, Product
@@ -21,17 +30,48 @@ from workflows.lifecycle import INITIAL_STATE, LOG_EVENT
 
 EXPENSE_FIELDS = ("total_expense", "insurance_paid", "self_paid")
 STAY_FIELDS = ("admission_date", "discharge_date")
-# Anything that runs SQL: drafting reads through the request's session, or (the API) through
-# a connection of its own, so that on SQLite it waits for no writer and holds no write lock.
+# Drafting reads through the caller's session, or (the API) the request's reading connection,
+# so that on SQLite it waits for no writer and holds no write lock; recording writes through
+# the session, or (the API) a connection in a transaction of its own.
 Reads = Session | sa.Connection
+Writes = Session | sa.Connection
 
-# Logging a claim is the busiest write: its reads are two statements built once (building a
+# Logging a claim is the busiest write: what it reads is one statement built once (building a
 # statement in the ORM cost more than running it; python -m bench load, docs/performance.md).
 _M, _U, _E, _C = (model.__table__ for model in (Member, Unit, Enrolment, Claim))  # type: ignore[attr-defined]
-# The member an ID number names, their unit's code, and the enrolment covering the incident.
-MEMBER_AND_COVER = (
-    sa.select(_M.c.id, _M.c.name, _M.c.id_number, _M.c.unit_id, _U.c.code.label("unit_code"),
-              _E.c.id.label("enrolment_id"), _E.c.shares)
+_EARLIER = _C.alias("earlier")
+# The state lists as plain parameters: a tuple makes an "expanding" IN that SQLAlchemy
+# rewrites on every execution.
+_PAID = _EARLIER.c.state.in_([sa.literal(state) for state in PAID_STATES])
+_LIVE = _EARLIER.c.state.not_in([sa.literal(state) for state in ENDED_UNPAID])
+
+
+def _members_claims(*conditions: Any) -> Any:
+    """The member's claims on the product, logged before this one, that meet `conditions`."""
+    return sa.and_(_EARLIER.c.member_id == _M.c.id,
+                   _EARLIER.c.product_code == sa.bindparam("product_code"), *conditions)
+
+
+def _paid(*conditions: Any) -> Any:
+    return (sa.select(sa.func.coalesce(sa.func.sum(_EARLIER.c.approved_amount), 0))
+            .where(_members_claims(_PAID, *conditions)).scalar_subquery())
+
+
+# The member an ID number names, their unit's code, the enrolment covering the incident, and
+# from the member's claims on the product: what was paid in the incident's year and ever (the
+# caps), and the first live claim for the same incident date (a duplicate: logged, never
+# verified). The same rules as workflows.facts' paid_on_product and earlier_duplicate (used by
+# verify), for a claim not saved yet.
+MEMBER_AND_CLAIMS = (
+    sa.select(
+        _M.c.id, _M.c.name, _M.c.id_number, _M.c.unit_id, _U.c.code.label("unit_code"),
+        _E.c.id.label("enrolment_id"), _E.c.shares,
+        _paid(_EARLIER.c.incident_date >= sa.bindparam("year_start"),
+              _EARLIER.c.incident_date <= sa.bindparam("year_end")).label("paid_this_year"),
+        _paid().label("paid_lifetime"),
+        sa.select(_EARLIER.c.claim_no)
+        .where(_members_claims(_EARLIER.c.incident_date == sa.bindparam("incident_date"), _LIVE))
+        .order_by(_EARLIER.c.id).limit(1).scalar_subquery().label("duplicate_no"))
     .select_from(_M.join(_U, _U.c.id == _M.c.unit_id).outerjoin(_E, sa.and_(
         _E.c.member_id == _M.c.id, _E.c.product_code == sa.bindparam("product_code"),
         _E.c.start_date <= sa.bindparam("incident_date"),
@@ -43,40 +83,18 @@ NEXT_NUMBER = (sa.update(_COUNTER).where(_COUNTER.c.year == sa.bindparam("counte
                .values(last=_COUNTER.c.last + 1).returning(_COUNTER.c.last))
 INSERT_CLAIM = sa.insert(_C).returning(_C.c.id)
 INSERT_EVENT = sa.insert(ClaimEvent.__table__)  # type: ignore[attr-defined]
-# The state lists as plain parameters: a tuple makes an "expanding" IN that SQLAlchemy
-# rewrites on every execution.
-_PAID = _C.c.state.in_([sa.literal(state) for state in PAID_STATES])
-_LIVE = _C.c.state.not_in([sa.literal(state) for state in ENDED_UNPAID])
-# The member's claims on the product: paid in the incident's year and ever (the caps), and
-# the first live claim for the same incident date (a duplicate: logged, never verified). The
-# same rules as workflows.facts' paid_on_product and earlier_duplicate (used by verify), as
-# one statement for a claim not saved yet.
-CLAIMS_BEFORE = (
-    sa.select(
-        sa.func.coalesce(sa.func.sum(sa.case((sa.and_(
-            _PAID, _C.c.incident_date >= sa.bindparam("year_start"),
-            _C.c.incident_date <= sa.bindparam("year_end")), _C.c.approved_amount), else_=0)),
-            0).label("paid_this_year"),
-        sa.func.coalesce(sa.func.sum(sa.case((_PAID, _C.c.approved_amount), else_=0)),
-                         0).label("paid_lifetime"),
-        sa.func.min(sa.case((sa.and_(
-            _C.c.incident_date == sa.bindparam("incident_date"),
-            _LIVE), _C.c.id))).label("duplicate_id"))
-    .where(_C.c.member_id == sa.bindparam("member_id"),
-           _C.c.product_code == sa.bindparam("product_code")))
 
 
-def next_claim_no(session: Session, year: int) -> str:
+def next_claim_no(writes: Writes, year: int) -> str:
     """LP<year>-<6 digits>, from a per-year counter row updated in this transaction."""
-    bumped = session.execute(NEXT_NUMBER, {"counter_year": year}).scalar()
+    bumped = writes.execute(NEXT_NUMBER, {"counter_year": year}).scalar()
     if bumped is None:
         try:
-            with session.begin_nested():
-                session.add(ClaimCounter(year=year, last=1))
-                session.flush()
+            with writes.begin_nested():
+                writes.execute(sa.insert(_COUNTER).values(year=year, last=1))
             bumped = 1
         except sa.exc.IntegrityError:  # another request created the year's row first
-            return next_claim_no(session, year)
+            return next_claim_no(writes, year)
     return f"LP{year}-{bumped:06d}"
 
 
@@ -157,9 +175,10 @@ def draft_claim(reads: Reads, product_catalogue: Catalogue, actor: Actor,
     The claim form shows this as the clerk types; log_claim saves exactly this."""
     product = product_catalogue.get(fields["product_code"])
     incident: date = fields["incident_date"]
-    member = reads.execute(MEMBER_AND_COVER, {
+    member = reads.execute(MEMBER_AND_CLAIMS, {
         "id_number": fields["id_number"], "product_code": fields["product_code"],
-        "incident_date": incident}).first()
+        "incident_date": incident, "year_start": date(incident.year, 1, 1),
+        "year_end": date(incident.year, 12, 31)}).first()
     # Another unit's member is as unknown to unit staff as one never registered.
     if member is not None and actor.is_unit_staff and member.unit_id != actor.unit_id:
         member = None
@@ -174,66 +193,63 @@ def draft_claim(reads: Reads, product_catalogue: Catalogue, actor: Actor,
         raise RuleFailed("The claim has invalid fields.", errors)
     assert product is not None and member is not None
     beneficiary = fields.get("beneficiary") or {}
-    claim = Claim(
-        claim_no="",
-        member_id=member.id,
-        unit_id=member.unit_id,
-        product_code=product.code,
-        cause=fields["cause"],
-        incident_date=incident,
-        admission_date=fields.get("admission_date"),
-        discharge_date=fields.get("discharge_date"),
-        hospital=fields.get("hospital"),
-        diagnosis=fields.get("diagnosis"),
-        total_expense=fields.get("total_expense") or 0,
-        insurance_paid=fields.get("insurance_paid") or 0,
-        self_paid=fields.get("self_paid") or 0,
-        disability_grade=fields.get("disability_grade"),
-        death=bool(fields.get("death")),
-        beneficiary_name=beneficiary.get("name"),
-        beneficiary_id_number=beneficiary.get("id_number"),
-        beneficiary_relation=beneficiary.get("relation"),
-        state=INITIAL_STATE,
-        logged_on=today,
-        enrolment_id=member.enrolment_id,
-    )
+    claim = built_as_loaded(Claim, {
+        "claim_no": "",
+        "member_id": member.id,
+        "unit_id": member.unit_id,
+        "product_code": product.code,
+        "cause": fields["cause"],
+        "incident_date": incident,
+        "admission_date": fields.get("admission_date"),
+        "discharge_date": fields.get("discharge_date"),
+        "hospital": fields.get("hospital"),
+        "diagnosis": fields.get("diagnosis"),
+        "total_expense": fields.get("total_expense") or 0,
+        "insurance_paid": fields.get("insurance_paid") or 0,
+        "self_paid": fields.get("self_paid") or 0,
+        "disability_grade": fields.get("disability_grade"),
+        "death": bool(fields.get("death")),
+        "beneficiary_name": beneficiary.get("name"),
+        "beneficiary_id_number": beneficiary.get("id_number"),
+        "beneficiary_relation": beneficiary.get("relation"),
+        "state": INITIAL_STATE,
+        "logged_on": today,
+        "enrolment_id": member.enrolment_id,
+    })
     facts = claim_facts(claim, today)
     claim.documents = document_statuses(product, facts, list(fields.get("documents") or []))
-    before = reads.execute(CLAIMS_BEFORE, {
-        "member_id": member.id, "product_code": product.code, "incident_date": incident,
-        "year_start": date(incident.year, 1, 1), "year_end": date(incident.year, 12, 31),
-    }).one()
     claim.estimate = estimate(product, facts, member.shares or 0,
-                              paid_this_year=int(before.paid_this_year),
-                              paid_lifetime=int(before.paid_lifetime))
+                              paid_this_year=int(member.paid_this_year),
+                              paid_lifetime=int(member.paid_lifetime))
     warnings = []
     if member.enrolment_id is None:
         warnings.append("出险日期不在该职工此险种的保障期内，核验时将不予通过。")
-    if before.duplicate_id is not None:
-        duplicate = reads.execute(sa.select(_C.c.claim_no).where(
-            _C.c.id == before.duplicate_id)).scalar_one()
-        warnings.append(f"同一职工、险种和出险日期已有理赔 {duplicate}，本件不能核验通过。")
+    if member.duplicate_no is not None:
+        warnings.append(
+            f"同一职工、险种和出险日期已有理赔 {member.duplicate_no}，本件不能核验通过。")
     return Draft(claim, warnings, member, member.unit_code)
 
 
-def record_claim(session: Session, draft: Draft, actor: Actor, today: date) -> Claim:
+def record_claim(writes: Writes, draft: Draft, actor: Actor, today: date) -> Claim:
     """Save a drafted claim in `logged`: its claim number and its audit event."""
     claim = draft.claim
-    claim.claim_no = next_claim_no(session, today.year)
+    claim.claim_no = next_claim_no(writes, today.year)
     claim.version = 1
     # Two prebuilt INSERTs rather than the ORM's unit of work: on SQLite every writer waits
     # for the one before it to commit, and the flush was a third of a creation's turn there.
-    claim.id = session.execute(INSERT_CLAIM, {
+    claim.id = writes.execute(INSERT_CLAIM, {
         column.key: getattr(claim, column.key) for column in _C.columns if column.key != "id"
     }).scalar_one()
-    session.execute(INSERT_EVENT, {
+    writes.execute(INSERT_EVENT, {
         "claim_id": claim.id, "event": LOG_EVENT, "from_state": None, "to_state": claim.state,
         "version": claim.version, "actor": actor.username, "at": utcnow(), "reason_code": None,
         "payload": {"estimate": format_fen(claim.estimate),
                     "missing_documents": missing_documents(claim.documents)}})
-    # The saved row as the session's own, as if just loaded: later events update it by version.
-    make_transient_to_detached(claim)
-    session.add(claim)
+    if isinstance(writes, Session):
+        # The saved row as the session's own, as if just loaded: later events in the same
+        # session (the demo's, a test's) update it by version.
+        make_transient_to_detached(claim)
+        writes.add(claim)
     return claim
 
 

@@ -18,7 +18,7 @@ from claims.idcard import mask
 from claims.models import Batch, Claim, ClaimEvent, Member, Unit
 from claims.money import chinese_capital, format_fen
 from claims.rules import missing_documents
-from claims.runtime import get_runtime, get_session
+from claims.runtime import get_reads, get_runtime, get_session
 from claims.schemas.claims import (
     ClaimEventInSchema,
     ClaimEventSchema,
@@ -194,13 +194,12 @@ class ClaimsView(MethodView):
     def post(self, fields: dict[str, Any]) -> Any:
         """Log a claim brought by a unit union: estimate and missing documents come back."""
         runtime, actor, today = get_runtime(), current_actor(), get_runtime().today()
-        # Read before writing, on a connection of its own: on SQLite the write lock is then
+        # Read before writing, on the reading connection: on SQLite the write lock is then
         # held for the claim number and the two inserts only, not for every read as well.
-        with runtime.reader.connect() as reads:
-            draft = draft_claim(reads, runtime.catalogue, actor, fields, today)
-        session = get_session()
-        claim = record_claim(session, draft, actor, today)
-        session.commit()
+        draft = draft_claim(get_reads(), runtime.catalogue, actor, fields, today)
+        # Nothing else in this request changes the claim: a bare transaction, no session.
+        with runtime.engine.begin() as writes:
+            claim = record_claim(writes, draft, actor, today)
         return (claim_view(claim, draft.member, draft.unit_code, None, warnings=draft.warnings),
                 etag_headers(claim))
 

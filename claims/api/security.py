@@ -19,7 +19,7 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from claims.auth import Actor, actor_for_token
-from claims.runtime import get_runtime
+from claims.runtime import get_reads
 from config.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,9 +47,8 @@ def authenticate() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         abort(401, message="A bearer token is required.")
-    # On a reading connection: a writing request takes SQLite's write lock later, if at all.
-    with get_runtime().reader.connect() as connection:
-        actor = actor_for_token(connection, token.strip())
+    # On the reading connection: a writing request takes SQLite's write lock later, if at all.
+    actor = actor_for_token(get_reads(), token.strip())
     if actor is None:
         abort(401, message="The token is invalid, expired or revoked.")
     g.actor = actor
