@@ -272,14 +272,14 @@ STATUS_QUERIES = {
 }
 
 
-def look_up_claims(session: Session, runtime: Runtime,
+def look_up_claims(reads: sa.Connection, runtime: Runtime,
                    query: Mapping[str, str]) -> list[dict[str, Any]]:
     """The claims a validated status query names, newest first; [] for any wrong guess."""
     # `query` is {"claim_no", "id_last6"} or {"id_number", "name"}, upper-cased. A right and a
     # wrong guess run the same one statement and neither returns early, so the answer time
     # does not tell whether a claim exists.
     statement = STATUS_QUERIES["claim_no" if "claim_no" in query else "id_number"]
-    rows = session.connection().execute(statement, dict(query)).all()
+    rows = reads.execute(statement, dict(query)).all()
     by_claim: dict[int, list[Any]] = {}
     for row in rows:
         by_claim.setdefault(row.id, []).append(row)

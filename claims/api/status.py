@@ -14,7 +14,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from flask_smorest import abort
 
 from claims.api.base import Blueprint, error_response
-from claims.runtime import get_runtime, get_session
+from claims.runtime import get_reads, get_runtime, get_session
 from claims.schemas.status import StatusAnswerSchema, StatusQuerySchema, normal_claim_no
 from config.settings import Settings
 from workflows.status import look_up_claims, look_up_history
@@ -58,6 +58,14 @@ def limit_wrong_guesses(app: flask.Flask, *blueprints: flask.Blueprint) -> Limit
                       key_prefix=f"{settings.ratelimit_key_prefix}-status",
                       headers_enabled=False, in_memory_fallback_enabled=True)
     limiter.init_app(app)
+    limited = {blueprint.name for blueprint in blueprints}
+
+    @limiter.request_filter
+    def _not_a_status_check() -> bool:
+        # Flask-Limiter checks every request of the app: the rest skip its lookup of which
+        # limits apply (a twentieth of /healthz, a thirtieth of logging a claim).
+        return request.blueprint not in limited
+
     for blueprint in blueprints:
         limiter.shared_limit(WRONG_GUESSES, scope="wrong-guesses-per-address",
                              methods=["POST"], deduct_when=is_wrong_guess)(blueprint)
@@ -96,7 +104,7 @@ class StatusView(MethodView):
     @blp.alt_response(429, description="Too many wrong guesses; see Retry-After")
     def post(self, query: dict[str, str]) -> Any:
         """A worker's claims in plain Chinese: by claim_no + id_last6, or id_number + name."""
-        claims = look_up_claims(get_session(), get_runtime(), query)
+        claims = look_up_claims(get_reads(), get_runtime(), query)
         if not claims:
             abort(404, message=NO_MATCH)
         history = look_up_history(get_session(), get_runtime(), query)

@@ -14,7 +14,7 @@ from flask import Blueprint, jsonify, render_template, request
 from flask_limiter import RateLimitExceeded
 
 from claims.api.status import retry_after_seconds
-from claims.runtime import get_runtime, get_session
+from claims.runtime import get_reads, get_runtime, get_session
 from claims.schemas.status import BY_CLAIM_NO, BY_ID_NUMBER, StatusQuerySchema
 from workflows.status import look_up_claims, look_up_history
 
@@ -114,7 +114,7 @@ def status_answer() -> flask.Response:
     query, errors = _problems(values)
     if query is None:
         return _render(by, 422, values=values, errors=errors)
-    claims = look_up_claims(get_session(), get_runtime(), query)
+    claims = look_up_claims(get_reads(), get_runtime(), query)
     if not claims:  # a wrong guess: 404 counts against the limits, as in the API
         return _render(by, 404, values=values, errors={SHAPES[by][-1]: NO_MATCH})
     history = look_up_history(get_session(), get_runtime(), query)  # by ID number and name
