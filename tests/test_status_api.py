@@ -331,8 +331,8 @@ def test_wrong_guesses_on_one_claim_number_are_limited_across_addresses(
 def test_each_app_keeps_its_own_counts(app: Flask, database_url: str, tmp_path: Any) -> None:
     other = create_app({"database_url": database_url, "instance_path": tmp_path,
                         "secret_key": "test-secret"})
-    mine, theirs = (a.extensions["mutualaid.status_limiter"] for a in (app, other))
-    assert mine is not theirs and mine.storage is not theirs.storage
+    mine, theirs = (a.extensions["mutualaid.status_guard"] for a in (app, other))
+    assert mine is not theirs and mine.limiter.storage is not theirs.limiter.storage
     other.extensions["mutualaid"].engine.dispose()
 
 
@@ -358,3 +358,18 @@ def test_the_status_call_is_public_in_the_openapi_document(client: FlaskClient) 
     operation = spec["paths"]["/api/v1/status"]["post"]
     assert operation["security"] == []
     assert {"200", "404", "422", "429"} <= set(operation["responses"])
+
+
+def test_with_the_shared_limit_store_down_guesses_are_still_limited(
+        database_url: str, tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("redis")
+    alone = create_app({"database_url": database_url, "instance_path": tmp_path,
+                        "secret_key": "test-secret",
+                        "ratelimit_storage_uri": "redis://127.0.0.1:9/0"})  # nothing listens
+    client = alone.test_client()
+    wrong = [{"claim_no": f"LP2099-{n:06d}", "id_last6": "000000"} for n in range(11)]
+    assert [ask(client, w).status_code for w in wrong[:10]] == [404] * 10
+    assert ask(client, wrong[10]).status_code == 429  # counted in this process meanwhile
+    # Asked once, then left alone for a while: no request waits on a store that is down.
+    assert caplog.text.count("rate-limit storage unreachable") == 1
+    alone.extensions["mutualaid"].engine.dispose()

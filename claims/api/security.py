@@ -130,9 +130,51 @@ class Lockout:
     retry_after: int  # seconds
 
 
-class LoginGuard:
-    """Counts wrong passwords per username and per client address in the rate-limit store
-    (MUTUALAID_RATELIMIT_STORAGE_URI, shared by app hosts like the status check's counts).
+class WindowCounts:
+    """Moving-window counts in the rate-limit store (MUTUALAID_RATELIMIT_STORAGE_URI), which
+    app hosts share (redis://); in this process alone while the store is unreachable. One per
+    app, never a module global: each test app counts from zero."""
+
+    # After the store fails, count in memory this long before asking it again: every request
+    # of a busy status page must not wait on a store that is down.
+    RETRY_STORE_SECONDS = 30.0
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.prefix = f"{settings.ratelimit_key_prefix}-{name}"
+        self.limiter = MovingWindowRateLimiter(
+            storage_from_string(settings.ratelimit_storage_uri, wrap_exceptions=True))
+        self.fallback = MovingWindowRateLimiter(MemoryStorage())
+        self._store_away_until = 0.0
+
+    def _call(self, method: str, *args: Any) -> Any:
+        """limiter.method(*args) on the shared store, or in this process while it is away."""
+        if time.monotonic() >= self._store_away_until:
+            try:
+                return getattr(self.limiter, method)(*args)
+            except StorageError as error:
+                self._store_away_until = time.monotonic() + self.RETRY_STORE_SECONDS
+                log.warning("rate-limit storage unreachable, counting in memory for %d s "
+                            "(%s): %s", self.RETRY_STORE_SECONDS, self.prefix,
+                            type(error.storage_error).__name__)
+        return getattr(self.fallback, method)(*args)
+
+    def wait_seconds(self, item: RateLimitItem, scope: str, key: str) -> int | None:
+        """Seconds until `key` may count once more within `item`; None while it may now."""
+        if self._call("test", item, self.prefix, scope, key):
+            return None
+        stats = self._call("get_window_stats", item, self.prefix, scope, key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    def count(self, item: RateLimitItem, scope: str, key: str) -> None:
+        self._call("hit", item, self.prefix, scope, key)
+
+    def clear(self, item: RateLimitItem, scope: str, key: str) -> None:
+        self._call("clear", item, self.prefix, scope, key)
+
+
+class LoginGuard(WindowCounts):
+    """Counts wrong passwords per username and per client address (shared by app hosts like
+    the status check's wrong guesses).
 
     After `login_max_failures` wrong passwords for a username within `login_lockout_minutes`
     the username is locked (every sign-in refused, the right password too) until the oldest
@@ -140,44 +182,31 @@ class LoginGuard:
     A right password clears the username's count. No table holds any of it."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, "login")
         minutes = settings.login_lockout_minutes
         self.per_username = parse(f"{settings.login_max_failures}/{minutes} minutes")
         self.per_address = parse(f"{settings.login_max_failures_per_address}/{minutes} minutes")
-        self.uri = settings.ratelimit_storage_uri
-        self.prefix = f"{settings.ratelimit_key_prefix}-login"
-        self.limiter = MovingWindowRateLimiter(
-            storage_from_string(self.uri, wrap_exceptions=True))
-        self.fallback = MovingWindowRateLimiter(MemoryStorage())
 
     def _keys(self, username: str, address: str) -> list[tuple[RateLimitItem, str, str]]:
         return [(self.per_username, "username", username[:100]),
                 (self.per_address, "address", address[:64])]
 
-    def _call(self, method: str, *args: Any) -> Any:
-        """limiter.method(*args) on the shared store, or in this process while it is away."""
-        try:
-            return getattr(self.limiter, method)(*args)
-        except StorageError as error:
-            log.warning("login limit storage unreachable, counting in memory: %s",
-                        type(error.storage_error).__name__)
-            return getattr(self.fallback, method)(*args)
-
     def locked(self, username: str, address: str) -> Lockout | None:
         """The lockout in force for this username or address, if any."""
         for item, scope, key in self._keys(username, address):
-            if not self._call("test", item, self.prefix, scope, key):
-                stats = self._call("get_window_stats", item, self.prefix, scope, key)
-                return Lockout(scope, max(1, math.ceil(stats.reset_time - time.time())))
+            seconds = self.wait_seconds(item, scope, key)
+            if seconds is not None:
+                return Lockout(scope, seconds)
         return None
 
     def failed(self, username: str, address: str) -> None:
         """Count a wrong password against the username and the address."""
         for item, scope, key in self._keys(username, address):
-            self._call("hit", item, self.prefix, scope, key)
+            self.count(item, scope, key)
         log.info("sign-in failed user=%r", username[:100])  # %r: no forged lines
 
     def succeeded(self, username: str) -> None:
-        self._call("clear", self.per_username, self.prefix, "username", username[:100])
+        self.clear(self.per_username, "username", username[:100])
 
 
 def login_guard() -> LoginGuard:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import flask
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
-from flask_limiter import Limiter, RateLimitExceeded
 from flask_smorest import abort
+from limits import parse
 
 from claims.api.base import Blueprint, error_response
+from claims.api.security import WindowCounts
 from claims.runtime import get_reads, get_runtime, get_session
 from claims.schemas.status import StatusAnswerSchema, StatusQuerySchema, normal_claim_no
 from config.settings import Settings
@@ -26,7 +25,7 @@ blp = Blueprint("status", __name__, url_prefix="/api/v1/status",
 NO_MATCH = "No claim matches these details; check them and try again."
 # SPEC §5: 10 wrong guesses a minute per client address and per claim number.
 WRONG_GUESSES = "10/minute"
-_LIMITER = "mutualaid.status_limiter"
+_GUARD = "mutualaid.status_guard"
 
 
 def client_address() -> str:
@@ -41,58 +40,80 @@ def guessed_claim_no() -> str:
     return normal_claim_no(value)[:40]  # bounded: a key in the shared limit store
 
 
-def is_wrong_guess(response: flask.Response) -> bool:
-    """Only wrong guesses count against the limits; a right one, or a typo (422), does not."""
-    return response.status_code == 404
+class TooManyGuesses(Exception):
+    """The status check refused before looking: too many wrong guesses (SPEC §5)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
-def limit_wrong_guesses(app: flask.Flask, *blueprints: flask.Blueprint) -> Limiter:
-    """This app's limiter for POSTs to `blueprints`: one count per address, one per claim number."""
-    # One limiter per app, never a module global: each test app counts from zero. The counts
-    # live in MUTUALAID_RATELIMIT_STORAGE_URI, so app hosts sharing e.g. redis:// share them,
-    # and the scopes are shared by the blueprints: a guess on the page and one through the API
-    # are two guesses from the same address. With the store down, each process counts alone.
-    settings: Settings = app.extensions["mutualaid"].settings
-    limiter = Limiter(client_address, storage_uri=settings.ratelimit_storage_uri,
-                      strategy="moving-window",
-                      key_prefix=f"{settings.ratelimit_key_prefix}-status",
-                      headers_enabled=False, in_memory_fallback_enabled=True)
-    limiter.init_app(app)
-    limited = {blueprint.name for blueprint in blueprints}
+class GuessGuard(WindowCounts):
+    """Wrong guesses at the status check (a 404), counted per client address and per claim
+    number named: past WRONG_GUESSES in a minute either one refuses with 429. Right guesses
+    and malformed ones (422) never count. The page and the API share the counts."""
 
-    @limiter.request_filter
-    def _not_a_status_check() -> bool:
-        # Flask-Limiter checks every request of the app: the rest skip its lookup of which
-        # limits apply (a twentieth of /healthz, a thirtieth of logging a claim).
-        return request.blueprint not in limited
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, "status")
+        self.item = parse(WRONG_GUESSES)
 
-    for blueprint in blueprints:
-        limiter.shared_limit(WRONG_GUESSES, scope="wrong-guesses-per-address",
-                             methods=["POST"], deduct_when=is_wrong_guess)(blueprint)
-        limiter.shared_limit(WRONG_GUESSES, scope="wrong-guesses-per-claim",
-                             key_func=guessed_claim_no,
-                             exempt_when=lambda: not guessed_claim_no(),
-                             methods=["POST"], deduct_when=is_wrong_guess)(blueprint)
-    app.extensions[_LIMITER] = limiter
-    return limiter
+    def _keys(self) -> list[tuple[str, str]]:
+        keys = [("wrong-guesses-per-address", client_address())]
+        claim_no = guessed_claim_no()
+        if claim_no:
+            keys.append(("wrong-guesses-per-claim", claim_no))
+        return keys
 
+    def check(self) -> None:
+        """Before a status check: TooManyGuesses while a limit is reached."""
+        if request.method != "POST":
+            return
+        for scope, key in self._keys():
+            seconds = self.wait_seconds(self.item, scope, key)
+            if seconds is not None:
+                raise TooManyGuesses(seconds)
 
-def retry_after_seconds() -> int:
-    """Seconds until the breached limit lets one more guess through (at least 1)."""
-    limiter: Limiter | None = current_app.extensions.get(_LIMITER)
-    breached = limiter.current_limit if limiter is not None else None
-    if breached is None:
-        return 60
-    return max(1, math.ceil(breached.window.reset_time - time.time()))
+    def count_wrong_guess(self, response: flask.Response) -> flask.Response:
+        """After a status check: a 404 counts against both limits."""
+        if request.method == "POST" and response.status_code == 404:
+            for scope, key in self._keys():
+                self.count(self.item, scope, key)
+        return response
 
 
-@blp.errorhandler(RateLimitExceeded)
-def _too_many_guesses(_error: RateLimitExceeded) -> flask.Response:
-    seconds = retry_after_seconds()
-    response = error_response(429, f"Too many wrong guesses; try again in {seconds} seconds.",
-                              retry_after=seconds)
-    response.headers["Retry-After"] = str(seconds)
+def limit_wrong_guesses(app: flask.Flask, *blueprints: flask.Blueprint) -> GuessGuard:
+    """This app's guard on POSTs to `blueprints` (the API's and the page's status check)."""
+    # The counts live in MUTUALAID_RATELIMIT_STORAGE_URI, so app hosts sharing e.g. redis://
+    # share them. A guard on the `limits` library, as the sign-in throttling is: Flask-Limiter
+    # checked every request of the app and cost the status check a seventh of its work.
+    guard = GuessGuard(app.extensions["mutualaid"].settings)
+    names = {blueprint.name for blueprint in blueprints}
+
+    @app.before_request
+    def _check_guesses() -> None:
+        if request.blueprint in names:
+            guard.check()
+
+    @app.after_request
+    def _count_wrong_guess(response: flask.Response) -> flask.Response:
+        return guard.count_wrong_guess(response) if request.blueprint in names else response
+
+    app.extensions[_GUARD] = guard
+    return guard
+
+
+def too_many_guesses(error: TooManyGuesses, response: flask.Response) -> flask.Response:
+    """A 429 answer (JSON or page) with its Retry-After header."""
+    response.status_code = 429
+    response.headers["Retry-After"] = str(error.retry_after)
     return response
+
+
+@blp.errorhandler(TooManyGuesses)
+def _too_many_guesses(error: TooManyGuesses) -> flask.Response:
+    seconds = error.retry_after
+    return too_many_guesses(error, error_response(
+        429, f"Too many wrong guesses; try again in {seconds} seconds.", retry_after=seconds))
 
 
 @blp.route("")

@@ -11,9 +11,8 @@ from typing import Any
 import flask
 import marshmallow as ma
 from flask import Blueprint, jsonify, render_template, request
-from flask_limiter import RateLimitExceeded
 
-from claims.api.status import retry_after_seconds
+from claims.api.status import TooManyGuesses, too_many_guesses
 from claims.runtime import get_reads, get_runtime, get_session
 from claims.schemas.status import BY_CLAIM_NO, BY_ID_NUMBER, StatusQuerySchema
 from workflows.status import look_up_claims, look_up_history
@@ -121,11 +120,9 @@ def status_answer() -> flask.Response:
     return _render(by, values=values, claims=claims, history=history)
 
 
-@pages.errorhandler(RateLimitExceeded)
-def _too_many_guesses(_error: RateLimitExceeded) -> flask.Response:
-    seconds = retry_after_seconds()
+@pages.errorhandler(TooManyGuesses)
+def _too_many_guesses(error: TooManyGuesses) -> flask.Response:
     by = _shape_asked()
-    response = _render(by, 429, values=_typed(),
-                       errors={SHAPES[by][-1]: TOO_MANY.format(seconds=seconds)})
-    response.headers["Retry-After"] = str(seconds)
-    return response
+    return too_many_guesses(error, _render(
+        by, 429, values=_typed(),
+        errors={SHAPES[by][-1]: TOO_MANY.format(seconds=error.retry_after)}))
