@@ -17,8 +17,8 @@ from claims.sqlite_writers import TurnTakingConnection, turn_file_for
 # On SQLite a transaction that will write starts with BEGIN IMMEDIATE, so two writers
 # queue on the lock instead of one failing when it upgrades a stale read snapshot.
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
-# The execution option of connections that only read, even within a writing request:
-# SQLite begins them with a plain BEGIN, PostgreSQL with none (make_engine).
+# The execution option of connections that only read, even within a writing request: they
+# run without a transaction on both databases (make_engine, reader_engine).
 READS = "mutualaid_reads_only"
 # A pooled PostgreSQL connection idle this long is pinged before use; busier ones are not.
 IDLE_PING_SECONDS = 10.0
@@ -44,7 +44,9 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection: sa.Connection) -> None:
-            if write_intent.get() and not connection.get_execution_options().get(READS):
+            if connection.get_execution_options().get(READS):
+                return  # each statement its own snapshot (reader_engine)
+            if write_intent.get():
                 connection.connection.dbapi_connection.take_turn()  # type: ignore[union-attr]
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             else:
@@ -97,9 +99,13 @@ def _ping_when_idle(engine: sa.Engine) -> None:
 
 def reader_engine(engine: sa.Engine) -> sa.Engine:
     """The engine for reads: requests that only read, and what a writing request reads before
-    it writes. On PostgreSQL without a transaction, so they pay no BEGIN and no ROLLBACK
-    round trip (each statement its own snapshot, as within a READ COMMITTED transaction
-    anyway); on SQLite a plain BEGIN, so they never queue for the write lock."""
+    it writes. Without a transaction on both databases: each statement reads its own snapshot
+    (as within a READ COMMITTED transaction anyway) and none is held between statements.
+    PostgreSQL is spared a BEGIN and a ROLLBACK round trip. On SQLite a reader never queues
+    for the write lock, and, holding no snapshot while its request writes, never stops the
+    checkpoint from taking the whole write-ahead log: with a plain BEGIN it did, the log never
+    started over (154 MB after 2,200 claims logged one after another) and every COMMIT ran
+    another checkpoint (0.9 ms a COMMIT against 0.2)."""
     return engine.execution_options(**{READS: True})
 
 
