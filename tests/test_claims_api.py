@@ -260,6 +260,23 @@ def test_the_list_is_paginated_with_the_total_in_x_pagination(county):
     assert len(last.json) == 1
 
 
+def test_pages_of_a_filtered_list_hold_each_claim_once_newest_first_for_unit_staff(county):
+    own, other = county.unit(), county.unit()
+    staff = county.unit_staff(own["code"])
+    logged = []
+    for i in range(7):  # the two units' claims interleaved, every third of ours verified
+        mine = county.claim(enrolled_member(county, unit_code=own["code"]))["claim_no"]
+        county.claim(enrolled_member(county, unit_code=other["code"]))
+        if i % 3 == 0:
+            fire_ok(county, mine, "verify")
+        else:
+            logged.append(mine)
+    pages = [listed(staff, state="logged", page=page, page_size=2) for page in (1, 2, 3)]
+    assert [len(page.json) for page in pages] == [2, 2, 0]
+    assert json.loads(pages[0].headers["X-Pagination"])["total"] == 4
+    assert [claim["claim_no"] for page in pages for claim in page.json] == logged[::-1]
+
+
 def test_a_page_size_above_100_answers_422(county):
     county.claim()
     assert county.clerk.get(CLAIMS, query_string={"page_size": 101}).status_code == 422

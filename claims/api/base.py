@@ -153,6 +153,9 @@ class Listing:
     # Cheaper still: the total without counting rows (e.g. the claim tally); called only
     # when flask-smorest asks for the total.
     total: Callable[[], int] | None = None
+    # The rows' ids in the list's order, from one table: a page offsets over these and
+    # joins only its own rows (ClaimPage), not every row it skips.
+    keys: sa.Select[Any] | None = None
 
 
 MAX_OFFSET = 2**63 - 1
@@ -180,6 +183,7 @@ class SelectPage(Page):
                 f"Must be at most {MAX_OFFSET // page_params.page_size}."]}})
         self.session, self.query = collection.session, collection.query
         self.counted, self.total = collection.counted, collection.total
+        self.keys = collection.keys
         super().__init__(collection, page_params)
 
     @property

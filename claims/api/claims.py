@@ -158,7 +158,13 @@ def tallied_total(session: Any, filters: dict[str, Any], unit_id: int | None) ->
 class ClaimPage(SelectPage):
     @property
     def items(self) -> list[Any]:
-        query = self.query.offset(self.page_params.first_item).limit(self.page_params.page_size)
+        first, size = self.page_params.first_item, self.page_params.page_size
+        assert self.keys is not None
+        # The page's ids first, from the claim table's index alone, then their joined rows:
+        # offsetting over the joined rows built and dropped every row skipped (page 400 of
+        # a million claims took 119 ms on PostgreSQL).
+        page_ids = self.keys.offset(first).limit(size).scalar_subquery()
+        query = self.query.where(Claim.id.in_(page_ids))
         return [claim_view(*row) for row in self.session.execute(query)]
 
 
@@ -174,19 +180,19 @@ class ClaimsView(MethodView):
         newest_first = Claim.id.desc()  # type: ignore[union-attr]
         query = visible_claims().where(*conditions).order_by(newest_first)
         session, actor = get_session(), current_actor()
+        # The claim table alone, one index range: the joins never add or drop a row. At a
+        # million claims counting through them took a second; the unit and batch filters
+        # are subqueries for the same reason.
+        keys = select(Claim.id).where(*conditions)
+        if actor.is_unit_staff:
+            keys = keys.where(Claim.unit_id == actor.unit_id)
         if set(filters) <= TALLIED_FILTERS:
             # By state and unit only, X-Pagination's total is the claim tally's sum: counting
             # a million claims took 7 ms on SQLite, 30-65 ms on PostgreSQL (docs/performance.md).
             unit_id = actor.unit_id if actor.is_unit_staff else None
-            return Listing(session, query,
+            return Listing(session, query, keys=keys.order_by(newest_first),
                            total=partial(tallied_total, session, filters, unit_id))
-        # Other filters count the claim table alone, one index range: the joins never add or
-        # drop a row, and at a million claims counting through them took a second. The unit
-        # and batch filters are subqueries for the same reason.
-        counted = select(Claim.id).where(*conditions)
-        if actor.is_unit_staff:
-            counted = counted.where(Claim.unit_id == actor.unit_id)
-        return Listing(session, query, counted=counted)
+        return Listing(session, query, counted=keys, keys=keys.order_by(newest_first))
 
     @ANY_STAFF
     @blp.arguments(ClaimInSchema)
