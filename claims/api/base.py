@@ -153,12 +153,20 @@ class Listing:
     # Cheaper still: the total without counting rows (e.g. the claim tally); called only
     # when flask-smorest asks for the total.
     total: Callable[[], int] | None = None
-    # The rows' ids in the list's order, from one table: a page offsets over these and
-    # joins only its own rows (ClaimPage), not every row it skips.
+    # The rows' ids in the list's order, from one table (rows_of_page): ClaimPage.
     keys: sa.Select[Any] | None = None
 
 
 MAX_OFFSET = 2**63 - 1
+
+
+def rows_of_page(query: sa.Select[Any], key: Any, keys: sa.Select[Any], first: int,
+                 size: int) -> sa.Select[Any]:
+    """`query`'s rows on the page from `first`: the page's `key`s are offset over `keys` (the
+    same rows' keys in the same order, from one table's index), and only those rows are
+    joined. OFFSET over the joined rows built and dropped every row it skipped: page 400 of
+    a million claims took 72 ms on PostgreSQL, 12 ms this way (docs/performance.md)."""
+    return query.where(key.in_(keys.offset(first).limit(size).scalar_subquery()))
 
 
 MAX_ROW_ID = 2**31 - 1  # id columns are INTEGER (32 bits on PostgreSQL)

@@ -19,11 +19,18 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlmodel import select
 
-from claims.api.claims import claim_view, load_claim, tallied_total, visible_claims
+from claims.api.claims import (
+    claim_list_conditions,
+    claim_view,
+    load_claim,
+    tallied_total,
+    visible_claim_ids,
+    visible_claims,
+)
 from claims.api.security import login_guard
 from claims.api.status import client_address
 from claims.auth import Actor, check_password
-from claims.models import Claim, ClaimEvent, Unit, User
+from claims.models import Claim, ClaimEvent, User
 from claims.money import format_fen
 from claims.rules import missing_documents
 from claims.runtime import get_runtime, get_session
@@ -213,23 +220,21 @@ def claims() -> str:
     state = request.args.get("state", "")
     unit_code = request.args.get("unit_code", "").strip()[:40]
     number = request.args.get("q", "").strip()[:40]
-    query = visible_claims()
-    if state in STATES:
-        query = query.where(Claim.state == state)
-    if unit_code:
-        query = query.where(Unit.code == unit_code)
+    filters = ({"state": state} if state in STATES else {}) | (
+        {"unit_code": unit_code} if unit_code else {})
+    conditions = claim_list_conditions(filters)
     if number:
-        query = query.where(Claim.claim_no.contains(number, autoescape=True))  # type: ignore
+        conditions.append(Claim.claim_no.contains(number, autoescape=True))  # type: ignore
+    newest_first = Claim.id.desc()  # type: ignore[union-attr]
+    query = visible_claims().where(*conditions).order_by(newest_first)
     from claims.web.console_kit import paged  # console_kit builds on this module
 
     total = None  # a part of a claim number: paged() counts the matching claims
     if not number:  # by state and unit only: the claim tally, as the API's list
-        tallied = {"state": state} if state in STATES else {}
-        tallied |= {"unit_code": unit_code} if unit_code else {}
-        total = tallied_total(get_session(), tallied,
+        total = tallied_total(get_session(), filters,
                               g.actor.unit_id if g.actor.is_unit_staff else None)
-    listed = paged(query.order_by(Claim.id.desc()),  # type: ignore[union-attr]
-                   {"state": state, "unit_code": unit_code, "q": number}, total=total)
+    listed = paged(query, {"state": state, "unit_code": unit_code, "q": number}, total=total,
+                   keyed=(Claim.id, visible_claim_ids(conditions).order_by(newest_first)))
     return render_template("console/claims.html", rows=[claim_view(*r) for r in listed.rows],
                            filters=listed.filters, page=listed)
 

@@ -15,7 +15,7 @@ from flask import abort, g, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from claims.api.base import flatten_messages
+from claims.api.base import flatten_messages, rows_of_page
 from claims.idcard import mask
 from claims.runtime import get_runtime, get_session
 from claims.web.console import console
@@ -53,16 +53,21 @@ class Paged:
 
 
 def paged(query: sa.Select[Any], filters: dict[str, str] | None = None,
-          page_size: int = PAGE_SIZE, *, total: int | None = None) -> Paged:
+          page_size: int = PAGE_SIZE, *, total: int | None = None,
+          keyed: tuple[Any, sa.Select[Any]] | None = None) -> Paged:
     """Count (unless the total is known), then fetch the asked page (clamped to the pages
-    there are)."""
+    there are); `keyed`, (key column, the rows' keys in order), offsets over the keys alone
+    (claims.api.base.rows_of_page)."""
     db = get_session()
     if total is None:
         total = int(db.scalar(sa.select(sa.func.count()).select_from(
             query.order_by(None).subquery())) or 0)
     pages = max(1, -(-total // page_size))
     page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
-    rows = list(db.execute(query.offset((page - 1) * page_size).limit(page_size)).all())
+    first = (page - 1) * page_size
+    on_page = (rows_of_page(query, *keyed, first, page_size) if keyed
+               else query.offset(first).limit(page_size))
+    rows = list(db.execute(on_page).all())
     return Paged(rows, total, page, pages, {k: v for k, v in (filters or {}).items() if v})
 
 
