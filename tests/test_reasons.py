@@ -139,7 +139,9 @@ def test_request_materials_takes_a_document_reason_code(county):
     assert withdraw.json["errors"][0]["field"] == "reason_code"
 
 
-def test_the_reasons_report_counts_per_unit_and_per_product(county):
+def reasons_given(county: Any) -> tuple[str, str, list[str]]:
+    """Two units; the city office returns one claim of each for the invoice and rejects a
+    second of the first unit's for its waiting period: (unit a, unit b, the claims)."""
     unit_a, unit_b = county.unit()["code"], county.unit()["code"]
     members = []
     for unit_code in (unit_a, unit_a, unit_b):
@@ -156,6 +158,11 @@ def test_the_reasons_report_counts_per_unit_and_per_product(county):
         {"claim_no": batch_claims[1], "outcome": "rejected", "reason_code": "waiting_period"},
         {"claim_no": batch_claims[2], "outcome": "returned", "reason_code": "missing_invoice"},
     ]}).status_code == 200
+    return unit_a, unit_b, batch_claims
+
+
+def test_the_reasons_report_counts_per_unit_and_per_product(county):
+    unit_a, unit_b, batch_claims = reasons_given(county)
     asked = county.fire(batch_claims[0], "request_materials", reason="发票请加盖公章")
     assert asked.status_code == 409  # returned claims are pending materials already
     report = county.clerk.get("/api/v1/reports/reasons",
@@ -176,6 +183,32 @@ def test_the_reasons_report_counts_per_unit_and_per_product(county):
     last_year = county.clerk.get("/api/v1/reports/reasons",
                                  query_string={"year": county.today.year - 1}).json
     assert last_year["total"] == 0
+
+
+def test_the_reasons_report_downloads_as_a_workbook_unit_staff_their_units_only(county):
+    unit_a, unit_b, _claims = reasons_given(county)
+
+    def sheets(api: Any) -> dict[str, list[tuple[Any, ...]]]:
+        answer = api.get(f"/api/v1/reports/reasons.xlsx?year={county.today.year}")
+        assert answer.status_code == 200 and answer.mimetype == XLSX
+        assert f"reasons-{county.today.year}.xlsx" in answer.headers["Content-Disposition"]
+        book = openpyxl.load_workbook(BytesIO(answer.data))
+        return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book}
+
+    county_book = sheets(county.clerk)
+    assert county_book["原因汇总"] == [
+        ("原因代码", "原因", "类别", "次数"),
+        ("missing_invoice", "缺少医疗费用发票原件", "材料问题", 2),
+        ("waiting_period", "等待期内出险", "不予赔付", 1),
+        ("合计", None, None, 3)]
+    assert [(r[0], r[2], r[4]) for r in county_book["分单位"][1:]] == [
+        (unit_a, "missing_invoice", 1), (unit_a, "waiting_period", 1),
+        (unit_b, "missing_invoice", 1)]
+    assert [(r[0], r[4]) for r in county_book["分险种"][1:]] == [
+        ("inpatient", 2), ("inpatient", 1)]
+    staff_book = sheets(county.unit_staff(unit_b))
+    assert [r[0] for r in staff_book["分单位"][1:]] == [unit_b]
+    assert staff_book["原因汇总"][-1] == ("合计", None, None, 1)
 
 
 def test_the_code_table_is_data_a_county_edits_without_a_release(app, county, tmp_path: Path):

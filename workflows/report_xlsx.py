@@ -147,6 +147,29 @@ def decisions_sheets(data: dict[str, Any], rows: list[dict[str, Any]],
                          "核准金额", "差额", "高于测算"), claims)]
 
 
+# The kinds of reason (config/reasons.toml), as the sheets name them.
+REASON_KINDS = {"reject": "不予赔付", "return": "退回补材料", "document": "材料问题",
+                "other": "其他"}
+
+
+def reasons_sheets(data: dict[str, Any]) -> list[Sheet]:
+    """The reasons report (workflows.reasons.reason_counts): the year's reasons, then each
+    unit's and each product's, a row per reason, most given first."""
+
+    def per(groups: list[dict[str, Any]], code: str, name: str) -> list[list[Any]]:
+        return [[group[code], group[name], r["code"], r["label"], r["count"]]
+                for group in groups for r in group["reasons"]]
+
+    totals = [[r["code"], r["label"], REASON_KINDS.get(r["kind"], r["kind"] or ""), r["count"]]
+              for r in data["reasons"]]
+    return [Sheet("原因汇总", ("原因代码", "原因", "类别", "次数"),
+                  [*totals, ["合计", "", "", data["total"]]]),
+            Sheet("分单位", ("单位代码", "单位名称", "原因代码", "原因", "次数"),
+                  per(data["by_unit"], "unit_code", "unit_name")),
+            Sheet("分险种", ("险种代码", "险种", "原因代码", "原因", "次数"),
+                  per(data["by_product"], "product_code", "product_name"))]
+
+
 def subsidy_sheets(data: dict[str, Any]) -> list[Sheet]:
     figures = [("年度", data["year"]), ("补贴预算", Yuan(data["subsidy"])),
                ("已承担（互助费）", Yuan(data["committed"])), ("结余", Yuan(data["left"])),

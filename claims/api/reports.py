@@ -27,6 +27,7 @@ from claims.schemas.reports import (
     YearQuerySchema,
 )
 from workflows import report_xlsx
+from workflows.reasons import reason_counts
 from workflows.report_sql import Year
 from workflows.reports import (
     decided_claims,
@@ -178,6 +179,9 @@ def report_sheets(name: str, year: Year, unit_id: int | None) -> list[report_xls
         rows = [decided_view(r) for r in session.execute(decided_claims(year, unit_id))]
         return report_xlsx.decisions_sheets(decisions_summary(session, year, unit_id), rows,
                                             names)
+    if name == "reasons":
+        return report_xlsx.reasons_sheets(reason_counts(session, runtime, year=year.year,
+                                                        unit_id=unit_id))
     return report_xlsx.subsidy_sheets(subsidy_budget(session, runtime.catalogue, year,
                                                      runtime.settings.subsidy_fen))
 
@@ -198,7 +202,8 @@ class ReportWorkbookView(MethodView):
                   description="The report as an XLSX workbook (uncollected ignores the year)")
     @blp.alt_response(404, description="No such report")
     def get(self, query: dict[str, Any], name: str) -> Response:
-        """Download a report (summary, units, turnaround, uncollected, decisions, subsidy)."""
+        """Download a report (summary, units, turnaround, uncollected, decisions, reasons,
+        subsidy)."""
         if name not in REPORTS:
             abort(404, message="No such report.")
         if name == "subsidy" and current_actor().is_unit_staff:

@@ -8,7 +8,7 @@ import marshmallow as ma
 from claims.schemas.common import QuerySchema
 from claims.schemas.fields import Money
 
-REPORTS = ("summary", "units", "turnaround", "uncollected", "decisions", "subsidy")
+REPORTS = ("summary", "units", "turnaround", "uncollected", "decisions", "reasons", "subsidy")
 
 
 class YearQuerySchema(QuerySchema):
