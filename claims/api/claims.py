@@ -71,12 +71,17 @@ def claim_view(claim: Claim, member: Member, unit_code: str, batch_no: str | Non
     }
 
 
+# Claims with what their view needs, built once (statements are immutable; building one
+# costs more than running it).
+CLAIM_ROWS = (select(Claim, Member, Unit.code, Batch.batch_no)
+              .join(Member, Member.id == Claim.member_id)
+              .join(Unit, Unit.id == Claim.unit_id)
+              .outerjoin(Batch, Batch.id == Claim.batch_id))
+
+
 def visible_claims() -> sa.Select[Any]:
     """Claims with what their view needs; unit staff see their own unit's only."""
-    query = (select(Claim, Member, Unit.code, Batch.batch_no)
-             .join(Member, Member.id == Claim.member_id)
-             .join(Unit, Unit.id == Claim.unit_id)
-             .outerjoin(Batch, Batch.id == Claim.batch_id))
+    query = CLAIM_ROWS
     actor = current_actor()
     if actor.is_unit_staff:
         query = query.where(Claim.unit_id == actor.unit_id)
@@ -94,11 +99,25 @@ def visible_claim_ids(conditions: list[Any]) -> sa.Select[Any]:
     return query
 
 
+def _claim_lookups() -> dict[tuple[bool, bool], sa.Select[Any]]:
+    """load_claim's four statements, by (unit staff, for update), the unit a parameter."""
+    every = CLAIM_ROWS.where(Claim.claim_no == sa.bindparam("claim_no"))
+    of_unit = every.where(Claim.unit_id == sa.bindparam("unit_id"))
+    return {(staff, locked): (query.with_for_update(of=Claim) if locked else query)
+            for staff, query in ((False, every), (True, of_unit)) for locked in (False, True)}
+
+
+# Built once, as the status check's statement is: building the select was a fifth of a
+# GET /claims/{claim_no} (valgrind, in-process: 5.37 -> 4.34 million instructions on SQLite,
+# 6.12 -> 5.04 on PostgreSQL).
+CLAIM_LOOKUPS = _claim_lookups()
+
+
 def load_claim(claim_no: str, *, for_update: bool = False) -> tuple[Any, ...]:
-    query = visible_claims().where(Claim.claim_no == claim_no)
-    if for_update:
-        query = query.with_for_update(of=Claim)
-    row = get_session().execute(query).first()
+    """The claim, its member, unit code and batch number, if the caller may see it; else 404."""
+    actor = current_actor()
+    query = CLAIM_LOOKUPS[(actor.is_unit_staff, for_update)]
+    row = get_session().execute(query, {"claim_no": claim_no, "unit_id": actor.unit_id}).first()
     if row is None:
         abort(404, message="No such claim.")
     return tuple(row)
