@@ -15,15 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workflows.xlsx_stream import (
-    MAX_ROWS,
-    MAX_TEXT,
-    PageSetup,
-    Workbook,
-    column_letter,
-    excel_serial,
-    xml_text,
-)
+from workflows.xlsx_stream import PageSetup, Workbook
+from workflows.xlsx_xml import MAX_ROWS, MAX_TEXT, column_letter, excel_serial, xml_text
 
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # by XML 1.0
 

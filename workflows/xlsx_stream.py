@@ -14,80 +14,41 @@ retyped (=, +, -, @ ...) also gets the quote prefix, as Excel does for text type
 
 from __future__ import annotations
 
-import math
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
 
+from workflows.xlsx_xml import (
+    DECLARATION,
+    MAIN_NS,
+    MAX_COLUMNS,
+    MAX_ROWS,
+    NS,
+    absolute,
+    attribute,
+    cell_range,
+    column_letter,
+    excel_serial,
+    flag,
+    other_cell,
+    package_parts,
+    text_cell,
+    xml_text,
+)
+
 # Text a spreadsheet may read as a formula when it is edited or exported.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MAX_SHEET_NAME = 31
-MAX_ROWS, MAX_COLUMNS, MAX_TEXT = 1_048_576, 16_384, 32_767  # Excel refuses a file beyond
-_EXCEL_DAY_ZERO = date(1899, 12, 30).toordinal()
 _FLUSH_ROWS = 256  # rows buffered before they go into the zip entry
-# XML 1.0 forbids these characters anywhere, even escaped: they are dropped.
-_FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
-_NOT_XML = re.compile(f"[{_FORBIDDEN}]")
-# Excel reads _xHHHH_ in text as an escaped character: a literal one is escaped as _x005F_.
-_EXCEL_ESCAPE = re.compile("_x[0-9A-Fa-f]{4}_")
-_NEEDS_WORK = re.compile(f"[&<>\r{_FORBIDDEN}]|_x[0-9A-Fa-f]{{4}}_")
 _BAD_SHEET_NAME = re.compile(r"[\[\]:*?/\\]")
 _CACHE_LIMIT = 4096  # text cells remembered (most columns repeat a few values)
 
-_MAIN_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
-_NS = f'{_MAIN_NS} xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
-_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
-_CT = "application/vnd.openxmlformats-officedocument"
-_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-
-
-def xml_text(text: str) -> str:
-    """Text as XML character data Excel reads back unchanged; forbidden characters dropped."""
-    if _NEEDS_WORK.search(text) is None:
-        return text
-    text = _EXCEL_ESCAPE.sub(lambda found: "_x005F" + found.group(0), _NOT_XML.sub("", text))
-    # A bare CR would come back as LF (XML normalises line ends); a reference survives.
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", "&#13;"))
-
-
-def _text_cell(text: str) -> str:
-    """A text cell's XML after its reference and style: an inline string (cut to Excel's
-    limit: a longer one makes Excel refuse the whole file)."""
-    text = text[:MAX_TEXT]
-    if text[:1].isspace() or text[-1:].isspace():  # else readers may trim it
-        return f' t="inlineStr"><is><t xml:space="preserve">{xml_text(text)}</t></is></c>'
-    return f' t="inlineStr"><is><t>{xml_text(text)}</t></is></c>'
-
-
-def _attribute(text: str) -> str:
-    return xml_text(text).replace('"', "&quot;")
-
-
-def column_letter(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
-
-
-def excel_serial(value: date | datetime) -> float | int:
-    """A date (or naive datetime) as Excel's serial day number (1900 system)."""
-    if isinstance(value, datetime):
-        seconds = value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
-        return value.toordinal() - _EXCEL_DAY_ZERO + seconds / 86400
-    return value.toordinal() - _EXCEL_DAY_ZERO
 
 
 @dataclass(frozen=True)
@@ -209,56 +170,17 @@ class Workbook:
         self._defined.append((name, sheet, value, hidden))
 
     def _write_package(self, title: str | None, created: datetime) -> None:
-        sheets = "".join(
-            f'<Override PartName="/xl/worksheets/sheet{n}.xml" '
-            f'ContentType="{_CT}.spreadsheetml.worksheet+xml"/>'
-            for n in range(1, len(self.sheets) + 1))
-        self._zip.writestr("[Content_Types].xml", (
-            f'{_DECLARATION}<Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-            'content-types"><Default Extension="rels" ContentType="application/vnd.'
-            'openxmlformats-package.relationships+xml"/><Default Extension="xml" '
-            'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" '
-            f'ContentType="{_CT}.spreadsheetml.sheet.main+xml"/>{sheets}'
-            f'<Override PartName="/xl/styles.xml" ContentType="{_CT}.spreadsheetml.styles+xml"/>'
-            '<Override PartName="/docProps/core.xml" ContentType="application/vnd.'
-            'openxmlformats-package.core-properties+xml"/><Override PartName="/docProps/'
-            f'app.xml" ContentType="{_CT}.extended-properties+xml"/></Types>'))
-        self._zip.writestr("_rels/.rels", (
-            f'{_DECLARATION}<Relationships xmlns="{_PKG_REL}">'
-            f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>'
-            '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/'
-            'relationships/metadata/core-properties" Target="docProps/core.xml"/>'
-            f'<Relationship Id="rId3" Type="{_REL}/extended-properties" '
-            'Target="docProps/app.xml"/></Relationships>'))
-        stamp = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._zip.writestr("docProps/core.xml", (
-            f'{_DECLARATION}<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/'
-            'package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/"'
-            ' xmlns:dcterms="http://purl.org/dc/terms/" xmlns:xsi="http://www.w3.org/2001/'
-            f'XMLSchema-instance">{f"<dc:title>{xml_text(title)}</dc:title>" if title else ""}'
-            f'<dcterms:created xsi:type="dcterms:W3CDTF">{stamp}</dcterms:created>'
-            f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp}</dcterms:modified>'
-            '</cp:coreProperties>'))
-        self._zip.writestr("docProps/app.xml", (
-            f'{_DECLARATION}<Properties xmlns="http://schemas.openxmlformats.org/'
-            'officeDocument/2006/extended-properties"><Application>mutualaid</Application>'
-            '</Properties>'))
-        relations = "".join(
-            f'<Relationship Id="rId{n}" Type="{_REL}/worksheet" '
-            f'Target="worksheets/sheet{n}.xml"/>' for n in range(1, len(self.sheets) + 1))
-        self._zip.writestr("xl/_rels/workbook.xml.rels", (
-            f'{_DECLARATION}<Relationships xmlns="{_PKG_REL}">{relations}'
-            f'<Relationship Id="rId{len(self.sheets) + 1}" Type="{_REL}/styles" '
-            'Target="styles.xml"/></Relationships>'))
+        for name, xml in package_parts(len(self.sheets), title, created):
+            self._zip.writestr(name, xml)
 
     def _workbook_xml(self) -> str:
-        sheets = "".join(f'<sheet name="{_attribute(name)}" sheetId="{n}" r:id="rId{n}"/>'
+        sheets = "".join(f'<sheet name="{attribute(name)}" sheetId="{n}" r:id="rId{n}"/>'
                          for n, name in enumerate(self.sheets, start=1))
         names = "".join(
-            f'<definedName name="{name}" localSheetId="{sheet}"{_flag("hidden", hidden)}>'
+            f'<definedName name="{name}" localSheetId="{sheet}"{flag("hidden", hidden)}>'
             f"{xml_text(value)}</definedName>"
             for name, sheet, value, hidden in self._defined)
-        return (f"{_DECLARATION}<workbook {_NS}><bookViews><workbookView/></bookViews>"
+        return (f"{DECLARATION}<workbook {NS}><bookViews><workbookView/></bookViews>"
                 f"<sheets>{sheets}</sheets>"
                 f"{f'<definedNames>{names}</definedNames>' if names else ''}</workbook>")
 
@@ -282,11 +204,11 @@ class Workbook:
             xfs.append(
                 f'<xf numFmtId="{number_format}" fontId="{font}" fillId="{fill}" '
                 f'borderId="{borders[style.border]}" xfId="0"'
-                f'{_flag("quotePrefix", style.quote_prefix)}'
-                f'{_flag("applyNumberFormat", number_format)}{_flag("applyFont", font)}'
-                f'{_flag("applyFill", fill)}{_flag("applyBorder", style.border)}'
+                f'{flag("quotePrefix", style.quote_prefix)}'
+                f'{flag("applyNumberFormat", number_format)}{flag("applyFont", font)}'
+                f'{flag("applyFill", fill)}{flag("applyBorder", style.border)}'
                 + (f' applyAlignment="1"><alignment{alignment}/></xf>' if alignment else "/>"))
-        number_formats = "".join(f'<numFmt numFmtId="{n}" formatCode="{_attribute(code)}"/>'
+        number_formats = "".join(f'<numFmt numFmtId="{n}" formatCode="{attribute(code)}"/>'
                                  for code, n in formats.items())
         font_xml = "".join(
             f'<font>{"<b/>" if bold else ""}<sz val="{size:g}"/><name val="Calibri"/>'
@@ -296,7 +218,7 @@ class Workbook:
                            for rgb in fills if rgb)
         thin = '<{0} style="thin"><color auto="1"/></{0}>'
         return (
-            f"{_DECLARATION}<styleSheet {_MAIN_NS}>"
+            f"{DECLARATION}<styleSheet {MAIN_NS}>"
             + (f'<numFmts count="{len(formats)}">{number_formats}</numFmts>' if formats else "")
             + f'<fonts count="{len(fonts)}">{font_xml}</fonts>'
             f'<fills count="{len(fills) + 1}"><fill><patternFill patternType="none"/></fill>'
@@ -330,10 +252,10 @@ class Sheet:
         self._text_cells: dict[str, str] = {}  # text -> its cell XML after the reference
         self._day_cells: dict[date, str] = {}  # a batch's claims share a few weeks of dates
         fit = page.fit_width is not None or page.fit_height is not None
-        head = [f"{_DECLARATION}<worksheet {_NS}>"]
+        head = [f"{DECLARATION}<worksheet {NS}>"]
         if fit:
             head.append('<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>')
-        view = f'<sheetView workbookViewId="0"{_flag("tabSelected", index == 0)}'
+        view = f'<sheetView workbookViewId="0"{flag("tabSelected", index == 0)}'
         if freeze_rows:
             top = f"A{freeze_rows + 1}"
             head.append(f'<sheetViews>{view}><pane ySplit="{freeze_rows}" topLeftCell="{top}" '
@@ -381,7 +303,7 @@ class Sheet:
             if kind is str and value:
                 tail = text_cells.get(value)
                 if tail is None:
-                    tail = _text_cell(value)
+                    tail = text_cell(value)
                     if len(text_cells) >= _CACHE_LIMIT:
                         text_cells.clear()
                     text_cells[value] = tail
@@ -404,7 +326,7 @@ class Sheet:
             elif kind is int:
                 tail = f"><v>{value}</v></c>"
             else:
-                tail = _other_cell(value)
+                tail = other_cell(value)
                 if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
                     append(f"{starts[column]}{number}{self._quoted(styles, column)}{tail}")
                     continue
@@ -429,12 +351,12 @@ class Sheet:
 
     def merge(self, first_row: int, first_column: int, last_row: int, last_column: int) -> None:
         """Merge a range of already written cells (rows 1-based, columns 0-based)."""
-        self._merged.append(_range(first_row, first_column, last_row, last_column))
+        self._merged.append(cell_range(first_row, first_column, last_row, last_column))
 
     def autofilter(self, first_row: int, first_column: int, last_row: int,
                    last_column: int) -> None:
         """Filter buttons on the range's first row (rows 1-based, columns 0-based)."""
-        self._autofilter = _range(first_row, first_column, last_row, last_column)
+        self._autofilter = cell_range(first_row, first_column, last_row, last_column)
 
     def _flush(self) -> None:
         self._handle.write("".join(self._buffer).encode())
@@ -447,7 +369,7 @@ class Sheet:
         if self._autofilter:
             tail.append(f'<autoFilter ref="{self._autofilter}"/>')
             self.book._define("_xlnm._FilterDatabase", self.index,
-                              f"{name}!{_absolute(self._autofilter)}", hidden=True)
+                              f"{name}!{absolute(self._autofilter)}", hidden=True)
         if self._merged:
             tail.append(f'<mergeCells count="{len(self._merged)}">'
                         + "".join(f'<mergeCell ref="{ref}"/>' for ref in self._merged)
@@ -472,35 +394,4 @@ class Sheet:
                               f"{name}!$1:${page.repeat_header_rows}")
         if page.print_area and self.rows and self.columns:
             self.book._define("_xlnm.Print_Area", self.index,
-                              f"{name}!{_absolute(_range(1, 0, self.rows, self.columns - 1))}")
-
-
-def _other_cell(value: Any) -> str:
-    """The cell XML of the values the hot loop does not check by exact type."""
-    if isinstance(value, bool):
-        return f' t="b"><v>{int(value)}</v></c>'
-    if isinstance(value, date):  # datetime too
-        return f"><v>{excel_serial(value)}</v></c>"
-    if isinstance(value, int):  # an IntEnum, say: its number, not its name
-        return f"><v>{int(value)}</v></c>"
-    if isinstance(value, float | Decimal):
-        if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
-            raise ValueError(f"Excel has no number {value}")
-        return f"><v>{value if isinstance(value, Decimal) else repr(float(value))}</v></c>"
-    if isinstance(value, str):  # a subclass of str
-        return _text_cell(str(value)) if value else "/>"
-    raise TypeError(f"No cell for a {type(value).__name__}: {value!r}")
-
-
-def _flag(name: str, on: Any) -> str:
-    return f' {name}="1"' if on else ""
-
-
-def _range(first_row: int, first_column: int, last_row: int, last_column: int) -> str:
-    return (f"{column_letter(first_column)}{first_row}:"
-            f"{column_letter(last_column)}{last_row}")
-
-
-def _absolute(reference: str) -> str:
-    """A1:N9 -> $A$1:$N$9."""
-    return ":".join(re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", part) for part in reference.split(":"))
+                              f"{name}!{absolute(cell_range(1, 0, self.rows, self.columns - 1))}")
