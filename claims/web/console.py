@@ -229,7 +229,7 @@ def claims() -> str:
     query = visible_claims().where(*conditions).order_by(newest_first)
     from claims.web.console_kit import paged  # console_kit builds on this module
 
-    total = None  # a part of a claim number: paged() counts the matching claims
+    total = None  # a part of a claim number: paged() counts the matching claims' ids
     if not number:  # by state and unit only: the claim tally, as the API's list
         total = tallied_total(get_session(), filters,
                               g.actor.unit_id if g.actor.is_unit_staff else None)

@@ -56,12 +56,13 @@ def paged(query: sa.Select[Any], filters: dict[str, str] | None = None,
           page_size: int = PAGE_SIZE, *, total: int | None = None,
           keyed: tuple[Any, sa.Select[Any]] | None = None) -> Paged:
     """Count (unless the total is known), then fetch the asked page (clamped to the pages
-    there are); `keyed`, (key column, the rows' keys in order), offsets over the keys alone
-    (claims.api.base.rows_of_page)."""
+    there are); `keyed`, (key column, the rows' keys in order), counts and offsets over the
+    keys alone (claims.api.base.rows_of_page)."""
     db = get_session()
     if total is None:
+        counted = keyed[1] if keyed else query
         total = int(db.scalar(sa.select(sa.func.count()).select_from(
-            query.order_by(None).subquery())) or 0)
+            counted.order_by(None).subquery())) or 0)
     pages = max(1, -(-total // page_size))
     page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
     first = (page - 1) * page_size
