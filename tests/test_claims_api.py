@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 CLAIMS = "/api/v1/claims"
 COMPLETE = ["claim_form", "id_card", "invoice", "settlement_sheet", "discharge_summary"]
@@ -137,6 +138,18 @@ def test_claim_numbers_increase(county):
     suffixes = [int(number.rsplit("-", 1)[1]) for number in numbers]
     assert suffixes == sorted(suffixes)
     assert len(set(suffixes)) == 3
+
+
+def test_claim_numbers_past_999999_keep_every_digit(app, county):
+    first = county.claim()["claim_no"]  # the year's counter row now exists
+    year = int(first[2:6])
+    with app.extensions["mutualaid"].engine.begin() as connection:
+        connection.execute(sa.text("UPDATE claim_counter SET last = 999999 WHERE year = :year"),
+                           {"year": year})
+    numbers = [county.claim()["claim_no"] for _ in range(2)]
+    assert numbers == [f"LP{year}-1000000", f"LP{year}-1000001"]
+    assert show(county, numbers[1])["claim_no"] == numbers[1]
+    assert [event["event"] for event in trail(county, numbers[1])] == ["log"]
 
 
 def test_logging_a_claim_for_an_unknown_member_answers_422(county):

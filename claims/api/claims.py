@@ -27,7 +27,7 @@ from claims.schemas.claims import (
     ClaimSchema,
 )
 from workflows.errors import Conflict, VersionMismatch
-from workflows.intake import draft_claim, record_claim
+from workflows.intake import draft_claim, save_drafted_claim
 from workflows.lifecycle import STATES, allowed_events
 from workflows.reasons import reasons_of
 from workflows.tally import count_claims
@@ -224,9 +224,8 @@ class ClaimsView(MethodView):
         # Read before writing, on the reading connection: on SQLite the write lock is then
         # held for the claim number and the two inserts only, not for every read as well.
         draft = draft_claim(get_reads(), runtime.catalogue, actor, fields, today)
-        # Nothing else in this request changes the claim: a bare transaction, no session.
-        with runtime.engine.begin() as writes:
-            claim = record_claim(writes, draft, actor, today)
+        # Nothing else in this request changes the claim: no session.
+        claim = save_drafted_claim(runtime.engine, get_reads(), draft, actor, today)
         return (claim_view(claim, draft.member, draft.unit_code, None, warnings=draft.warnings),
                 etag_headers(claim))
 
