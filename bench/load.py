@@ -337,7 +337,7 @@ def main(argv: list[str]) -> int:
           f"gunicorn {args.workers} sync workers", flush=True)
     if args.driver == "python":
         print("note: the Python generator runs on one core and reaches its own ceiling before "
-              "gunicorn's, so /healthz reads low and every ratio high: on 2026-11-26 /healthz "
+              "gunicorn's, so /healthz reads low and every ratio high: on 2026-11-25 /healthz "
               "1,245 rps and creation 0.23 with it against 1,923 and 0.15 with wrk (SQLite, "
               "1,000 claims); compare ratios from one generator only (docs/performance.md)",
               flush=True)
