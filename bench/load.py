@@ -324,7 +324,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=9.0,
                         help="load per endpoint, split over the rounds")
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                        help="gunicorn workers (default: one per core, as docs/deployment.md "
+                             "advises where the database shares the host)")
     parser.add_argument("--plans-dir", type=Path, default=Path(tempfile.gettempdir())
                         / "mutualaid-bench-plans", help="where the full EXPLAIN output goes")
     parser.add_argument("--no-plans", action="store_true")
