@@ -47,7 +47,7 @@ from migrations import upgrade
 
 SIZES = (1_000, 1_000_000)
 POOL = 2_000  # distinct claims / members the load cycles through
-ROUNDS = 3  # each endpoint is loaded this many times, taking turns with the others
+ROUNDS = 5  # each endpoint is loaded this many times, taking turns with the others
 # SPEC-derived targets (issue 7).
 STATUS_RATIO, CREATE_RATIO, STATUS_P99_MS, MAX_DROP = 0.5, 0.25, 20.0, 0.20
 KEYS = ("db", "claims", "endpoint", "query", "rps", "ratio", "p50_ms", "p99_ms")
@@ -254,13 +254,15 @@ def measure(kind: str, n: int, *, seconds: float, connections: int, workers: int
                               f"{result['rps']:>8.0f} rps  p50 {result['p50_ms']:6.1f} ms  "
                               f"p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}",
                               flush=True)
+            # Each round's figure over the same round's /healthz, then the median: the machine's
+            # speed drifts between rounds, and a ratio of medians would mix two speeds.
+            ceilings = [result["rps"] for result in rounds[0]]
             runs = [{"db": kind, "claims": n, "endpoint": target.endpoint, "query": target.query,
                      **median_of(results),
+                     "ratio": statistics.median(result["rps"] / ceiling for result, ceiling
+                                                in zip(results, ceilings, strict=True)),
                      "app_ms": app_ms.get((target.endpoint, target.query), float("nan"))}
                     for target, results in zip(work, rounds, strict=True)]
-    ceiling = runs[0]["rps"]
-    for run in runs:
-        run["ratio"] = run["rps"] / ceiling
     return runs
 
 
@@ -321,7 +323,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench load")
     parser.add_argument("--sizes", default=",".join(str(n) for n in SIZES))
     parser.add_argument("--dbs", default="sqlite,postgresql")
-    parser.add_argument("--seconds", type=float, default=9.0,
+    parser.add_argument("--seconds", type=float, default=10.0,
                         help="load per endpoint, split over the rounds")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
