@@ -296,13 +296,15 @@ def look_up_claims(reads: sa.Connection, runtime: Runtime,
     return answers
 
 
-def look_up_history(session: Session, runtime: Runtime,
+def look_up_history(session: Callable[[], Session], runtime: Runtime,
                     query: Mapping[str, str]) -> dict[str, Any] | None:
     """The asker's own history, masked, when they asked by ID number and name as a member;
     None by claim number, or for a beneficiary who is no member. Ask only after a right
-    guess: a wrong one must not take longer or shorter for a member without claims."""
+    guess: a wrong one must not take longer or shorter for a member without claims.
+    `session` opens the request's session: asked by claim number, none is opened."""
     if "id_number" not in query:
         return None
+    session = session()
     member = session.exec(select(Member).where(Member.id_number == query["id_number"],
                                                Member.name == query["name"])).first()
     if member is None:

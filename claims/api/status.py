@@ -128,5 +128,5 @@ class StatusView(MethodView):
         claims = look_up_claims(get_reads(), get_runtime(), query)
         if not claims:
             abort(404, message=NO_MATCH)
-        history = look_up_history(get_session(), get_runtime(), query)
+        history = look_up_history(get_session, get_runtime(), query)
         return {"claims": claims, "history": history}, {"Cache-Control": "no-store"}

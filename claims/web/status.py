@@ -116,7 +116,7 @@ def status_answer() -> flask.Response:
     claims = look_up_claims(get_reads(), get_runtime(), query)
     if not claims:  # a wrong guess: 404 counts against the limits, as in the API
         return _render(by, 404, values=values, errors={SHAPES[by][-1]: NO_MATCH})
-    history = look_up_history(get_session(), get_runtime(), query)  # by ID number and name
+    history = look_up_history(get_session, get_runtime(), query)  # by ID number and name
     return _render(by, values=values, claims=claims, history=history)
 
 
