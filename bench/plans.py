@@ -108,16 +108,16 @@ def explain_endpoints(url: str, folder: Path, token: str, targets: list[Target])
                method, path, body, name != "status") for name, method, path, body in EXTRA_CALLS]
     client = app.test_client()
     by_call: list[tuple[str, int, list[tuple[str, Any]]]] = []
-    for label, method, path, body, auth in calls:
-        captured.clear()
-        headers = {"Authorization": f"Bearer {token}"} if auth else {}
-        answer = client.open(path, method=method, data=body, headers=headers,
-                             content_type="application/json")
-        by_call.append((label, answer.status_code, list(captured)))
-    event.remove(engine, "before_cursor_execute", capture)
     app_ms = {}
-    logging.disable(logging.INFO)  # the access log line of each timed request aside
+    logging.disable(logging.INFO)  # each request's access log line aside
     try:
+        for label, method, path, body, auth in calls:
+            captured.clear()
+            headers = {"Authorization": f"Bearer {token}"} if auth else {}
+            answer = client.open(path, method=method, data=body, headers=headers,
+                                 content_type="application/json")
+            by_call.append((label, answer.status_code, list(captured)))
+        event.remove(engine, "before_cursor_execute", capture)
         for target in targets:
             headers = {"Authorization": f"Bearer {token}"} if target.auth else {}
             started = time.perf_counter()
