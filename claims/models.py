@@ -206,12 +206,14 @@ class Claim(SQLModel, table=True):
 
 
 class ClaimTally(SQLModel, table=True):
-    """Claims counted by unit and state, kept by triggers on `claim` (migration 0006): the
-    lists' X-Pagination totals and /metrics read it instead of counting every claim."""
+    """Claims counted by unit, state and product, kept by triggers on `claim` (migrations
+    0006, 0007): the lists' X-Pagination totals and /metrics read it instead of counting
+    every claim."""
 
     __tablename__ = "claim_tally"
     __table_args__ = (sa.Index("ix_claim_tally_state", "state"),
-                      sa.Index("ix_claim_tally_unit_state", "unit_id", "state"))
+                      sa.Index("ix_claim_tally_unit_state", "unit_id", "state"),
+                      sa.Index("ix_claim_tally_product_state", "product_code", "state"))
 
     # Deltas, not one row per (unit, state) updated in place: a row every writer must lock
     # would make concurrent claim changes queue on it, and deadlock on PostgreSQL when two
@@ -220,6 +222,7 @@ class ClaimTally(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     unit_id: int  # not a foreign key: the tally follows claims, whatever order tables empty in
     state: str = Field(max_length=20)
+    product_code: str = Field(max_length=40)
     n: int  # claims added (or, negative, removed) in this unit and state
 
 

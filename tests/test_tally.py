@@ -1,6 +1,6 @@
-"""The claim tally (migration 0006, workflows/tally.py): the claims list's X-Pagination total
-and /metrics' claims by state stay exact whatever moves the claims, before and after the
-compact_claim_counts job folds the tally."""
+"""The claim tally (migrations 0006 and 0007, workflows/tally.py): the claims list's
+X-Pagination total and /metrics' claims by state stay exact whatever moves the claims, before
+and after the compact_claim_counts job folds the tally."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from workflows.lifecycle import STATES
 from workflows.tally import compact_claim_tally, count_claims
 
 CLAIMS = "/api/v1/claims"
+PRODUCTS = ("inpatient", "critical_illness", "no_such_product")
 COMPACT = "/api/v1/jobs/compact_claim_counts/runs"
 
 
@@ -37,26 +38,31 @@ def engine_of(app) -> sa.Engine:
     return app.extensions["mutualaid"].engine
 
 
-def tally_rows(engine: sa.Engine) -> list[tuple[int, int, str, int]]:
-    """Every row of the tally: (id, unit_id, state, n)."""
+Group = tuple[int, str, str]  # (unit_id, state, product_code)
+
+
+def tally_rows(engine: sa.Engine) -> list[tuple[int, Group, int]]:
+    """Every row of the tally: (id, (unit_id, state, product_code), n)."""
     with engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(sa.text(
-            "SELECT id, unit_id, state, n FROM claim_tally ORDER BY id"))]
+        return [(row[0], (row[1], row[2], row[3]), row[4]) for row in connection.execute(
+            sa.text("SELECT id, unit_id, state, product_code, n FROM claim_tally ORDER BY id"))]
 
 
-def tallied(engine: sa.Engine) -> dict[tuple[int, str], int]:
-    """The tally's sum per (unit, state), the zero sums left out."""
-    sums: Counter[tuple[int, str]] = Counter()
-    for _id, unit_id, state, n in tally_rows(engine):
-        sums[unit_id, state] += n
-    return {key: n for key, n in sums.items() if n}
+def tallied(engine: sa.Engine) -> dict[Group, int]:
+    """The tally's sum per (unit, state, product), the zero sums left out."""
+    sums: Counter[Group] = Counter()
+    for _id, group, n in tally_rows(engine):
+        sums[group] += n
+    return {group: n for group, n in sums.items() if n}
 
 
-def counted(engine: sa.Engine) -> dict[tuple[int, str], int]:
-    """The claims themselves, counted per (unit, state)."""
+def counted(engine: sa.Engine) -> dict[Group, int]:
+    """The claims themselves, counted per (unit, state, product)."""
     with engine.connect() as connection:
-        return {(unit_id, state): n for unit_id, state, n in connection.execute(sa.text(
-            "SELECT unit_id, state, count(*) FROM claim GROUP BY unit_id, state"))}
+        return {(unit_id, state, product): n for unit_id, state, product, n in
+                connection.execute(sa.text(
+                    "SELECT unit_id, state, product_code, count(*) FROM claim "
+                    "GROUP BY unit_id, state, product_code"))}
 
 
 def total_and_listed(api, **query: Any) -> tuple[int, list[str]]:
@@ -82,13 +88,18 @@ def assert_totals_are_the_claims_listed(county, world: dict[str, Any]) -> None:
     queries += [{"state": state} for state in STATES]
     queries += [{"unit_code": code} for code in units]
     queries += [{"state": state, "unit_code": code} for state in STATES for code in units[:2]]
+    queries += [{"product_code": product} | query for product in PRODUCTS
+                for query in ({}, {"state": "logged"}, {"state": "submitted"},
+                              {"unit_code": units[0]}, {"state": "logged", "unit_code": units[1]})]
     everything = total_and_listed(clerk)[1]
     assert len(everything) == world["claims"]
     for query in queries:
         total, numbers = total_and_listed(clerk, **query)
         assert total == len(numbers), query
     for query in [{}, {"state": "logged"}, {"state": "submitted"},
-                  {"unit_code": units[0]}, {"unit_code": units[1]}]:
+                  {"unit_code": units[0]}, {"unit_code": units[1]},
+                  {"product_code": "critical_illness"}, {"product_code": "inpatient",
+                                                         "state": "logged"}]:
         total, numbers = total_and_listed(staff, **query)
         assert total == len(numbers), query
     assert total_and_listed(staff)[0] == world["own_claims"]
@@ -129,7 +140,10 @@ def busy_county(county) -> dict[str, Any]:
     assert delivered.status_code == 200, delivered.json
     assert county.fire(log(other), "verify").status_code == 200
     log(own, by=staff)
-    return {"staff": staff, "own": own, "other": other, "claims": 10, "own_claims": 5}
+    for unit in (own, other):  # a second product: its claims are logged
+        county.enrol(members[unit["code"]], "critical_illness")
+        county.claim(members[unit["code"]], "critical_illness")
+    return {"staff": staff, "own": own, "other": other, "claims": 12, "own_claims": 6}
 
 
 def run_compaction(county) -> dict[str, Any]:
@@ -149,11 +163,15 @@ def test_list_totals_equal_the_claims_listed_before_and_after_compaction(county,
     assert_totals_are_the_claims_listed(county, busy_county)
 
 
-def test_list_totals_by_product_batch_or_member_still_count_the_claims(county, busy_county):
-    for query in ({"product_code": "inpatient"}, {"product_code": "accident"},
-                  {"state": "submitted", "product_code": "inpatient"}):
-        total, numbers = total_and_listed(county.clerk, **query)
-        assert total == len(numbers), query
+def test_list_totals_by_product_are_the_product_claims_listed(county, busy_county):
+    assert total_and_listed(county.clerk, product_code="critical_illness")[0] == 2
+    assert total_and_listed(county.clerk, product_code="inpatient")[0] == 10
+    assert total_and_listed(county.clerk, product_code="inpatient", state="submitted")[0] == 5
+    assert total_and_listed(busy_county["staff"], product_code="critical_illness")[0] == 1
+    assert total_and_listed(county.clerk, product_code="accident") == (0, [])
+
+
+def test_list_totals_by_batch_or_member_still_count_the_claims(county, busy_county):
     batch_no = county.clerk.get("/api/v1/batches").json[0]["batch_no"]
     assert total_and_listed(county.clerk, batch_no=batch_no)[0] == 5
 
@@ -161,7 +179,7 @@ def test_list_totals_by_product_batch_or_member_still_count_the_claims(county, b
 # --- the compaction -------------------------------------------------------------------------
 
 
-def test_compaction_leaves_one_row_per_unit_and_state_and_a_second_run_changes_nothing(
+def test_compaction_leaves_one_row_per_group_and_a_second_run_changes_nothing(
         app, county, busy_county):
     engine = engine_of(app)
     before = tallied(engine)
@@ -170,8 +188,8 @@ def test_compaction_leaves_one_row_per_unit_and_state_and_a_second_run_changes_n
     summary = run_compaction(county)
     rows = tally_rows(engine)
     assert summary == {"rows_before": summary["rows_before"], "rows_after": len(rows)}
-    assert sorted((unit_id, state) for _id, unit_id, state, _n in rows) == sorted(before)
-    assert {(unit_id, state): n for _id, unit_id, state, n in rows} == counted(engine)
+    assert sorted(group for _id, group, _n in rows) == sorted(before)
+    assert {group: n for _id, group, n in rows} == counted(engine)
     again = run_compaction(county)
     assert again == {"rows_before": len(rows), "rows_after": len(rows)}
     assert tally_rows(engine) == rows
@@ -183,7 +201,8 @@ def test_compaction_drops_units_and_states_left_with_no_claims(app, county):
     engine = engine_of(app)
     with session_scope(engine) as session:
         compact_claim_tally(session)
-    assert [(state, n) for _id, _unit, state, n in tally_rows(engine)] == [("withdrawn", 1)]
+    assert [(group[1:], n) for _id, group, n in tally_rows(engine)] == [
+        (("withdrawn", "inpatient"), 1)]
 
 
 def test_compactions_running_at_once_beside_claim_changes_keep_the_count_exact(app):
@@ -221,7 +240,7 @@ def _random_change(connection: sa.Connection, rng: random.Random, units: list[in
     """One set-based change of the claims, as bulk SQL would make it."""
     state, other = rng.sample(sorted(STATES), 2)
     r, k = rng.randrange(7), rng.choice([2, 3, 7])
-    match rng.randrange(6):
+    match rng.randrange(7):
         case 0:  # many claims into one state
             connection.execute(sa.text("UPDATE claim SET state = :s WHERE id % :k = :r"),
                                {"s": state, "k": k, "r": r % k})
@@ -235,7 +254,11 @@ def _random_change(connection: sa.Connection, rng: random.Random, units: list[in
         case 3:  # no state moves: the version only
             connection.execute(sa.text("UPDATE claim SET version = version + 1 "
                                        "WHERE id % :k = :r"), {"k": k, "r": r % k})
-        case 4:  # some claims deleted
+        case 4:  # claims moved to another product (the app never does; bulk SQL might)
+            connection.execute(sa.text("UPDATE claim SET product_code = :p WHERE id % :k = :r"),
+                               {"p": rng.choice(["inpatient", "critical_illness"]), "k": k,
+                                "r": r % k})
+        case 5:  # some claims deleted
             connection.execute(sa.text("DELETE FROM claim WHERE id IN "
                                        "(SELECT id FROM claim ORDER BY id DESC LIMIT :n)"),
                                {"n": rng.randrange(1, 6)})
@@ -259,8 +282,12 @@ def test_the_tally_equals_the_claims_counted_after_any_sequence_of_changes(app):
         assert tallied(engine) == counted(engine), f"step {step}"
     with session_scope(engine, write=False) as session:
         assert count_claims(session) == sum(counted(engine).values())
-        assert count_claims(session, state="ready", unit_id=units[0]) == counted(engine).get(
-            (units[0], "ready"), 0)
+        assert count_claims(session, state="ready", unit_id=units[0]) == sum(
+            n for (unit_id, state, _product), n in counted(engine).items()
+            if (unit_id, state) == (units[0], "ready"))
+        assert count_claims(session, product_code="critical_illness", state="ready") == sum(
+            n for (_unit, state, product), n in counted(engine).items()
+            if (state, product) == ("ready", "critical_illness"))
 
 
 def test_a_rolled_back_change_leaves_the_tally_as_it_was(app, county):
@@ -319,7 +346,8 @@ def test_the_migration_counts_the_claims_already_there_and_downgrades_cleanly(
         with engine.begin() as connection:
             connection.execute(sa.text("UPDATE claim SET state = 'logged' WHERE id % 5 = 0"))
         upgrade(database_at_0005)
-        assert tallied(engine) == counted(engine) == {(unit, "ready"): 20, (unit, "logged"): 5}
+        assert tallied(engine) == counted(engine) == {(unit, "ready", "inpatient"): 20,
+                                                      (unit, "logged", "inpatient"): 5}
         with engine.begin() as connection:
             connection.execute(sa.text("UPDATE claim SET state = 'withdrawn' WHERE id % 5 = 1"))
         assert tallied(engine) == counted(engine)
@@ -328,5 +356,55 @@ def test_the_migration_counts_the_claims_already_there_and_downgrades_cleanly(
             connection.execute(sa.text("UPDATE claim SET state = 'ready'"))
             connection.execute(sa.text("DELETE FROM claim WHERE id % 2 = 0"))
             assert "claim_tally" not in sa.inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite"] + (["postgres"] if POSTGRES_URL else []))
+def database_at_0006(request: pytest.FixtureRequest, tmp_path: Path):
+    """A database of its own with the tally by unit and state only."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'before.db'}"
+        upgrade(url, "0006_claim_tally")
+        yield url
+        return
+    assert POSTGRES_URL
+    name = f"{sa.engine.make_url(POSTGRES_URL).database}_tally6_{os.getpid()}"
+    with scratch_postgres(POSTGRES_URL, name) as url:
+        upgrade(url, "0006_claim_tally")
+        yield url
+
+
+def test_the_product_migration_counts_each_product_and_downgrades_to_unit_and_state(
+        database_at_0006: str):
+    from alembic import command
+
+    engine = make_engine(database_at_0006)
+    by_unit_and_state = ("SELECT unit_id, state, sum(n) FROM claim_tally "
+                         "GROUP BY unit_id, state HAVING sum(n) <> 0")
+    try:
+        unit = make_ready_claims(engine, load_catalogue(), 30, members=5)
+        with engine.begin() as connection:  # deltas by unit and state, not yet folded
+            connection.execute(sa.text(
+                "UPDATE claim SET product_code = 'critical_illness' WHERE id % 3 = 0"))
+            connection.execute(sa.text("UPDATE claim SET state = 'logged' WHERE id % 5 = 0"))
+        upgrade(database_at_0006)
+        assert tallied(engine) == counted(engine)
+        assert sum(n for (_u, _s, product), n in tallied(engine).items()
+                   if product == "critical_illness") == 10
+        with engine.begin() as connection:  # the new triggers follow a product's claims
+            connection.execute(sa.text("UPDATE claim SET product_code = 'inpatient' "
+                                       "WHERE id % 2 = 0"))
+            connection.execute(sa.text("DELETE FROM claim WHERE id % 7 = 0"))
+        assert tallied(engine) == counted(engine)
+        command.downgrade(alembic_config(database_at_0006), "0006_claim_tally")
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE claim SET state = 'withdrawn' WHERE id % 4 = 0"))
+            columns = {c["name"] for c in sa.inspect(connection).get_columns("claim_tally")}
+            assert "product_code" not in columns
+            assert {(u, s): n for u, s, n in connection.execute(sa.text(
+                by_unit_and_state))} == {(u, s): n for u, s, n in connection.execute(sa.text(
+                    "SELECT unit_id, state, count(*) FROM claim GROUP BY unit_id, state"))}
+        assert unit is not None
     finally:
         engine.dispose()

@@ -27,41 +27,15 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+from migrations.tally_triggers import count_existing_claims, create_triggers, drop_triggers
+
 revision: str = "0006_claim_tally"
 down_revision: str | None = "0005_load_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_POSTGRES_TRIGGERS = {
-    # name: (event and transition tables, the deltas the statement's rows make)
-    "claim_tally_insert": (
-        "AFTER INSERT ON claim REFERENCING NEW TABLE AS new_rows",
-        "SELECT unit_id, state, count(*) FROM new_rows GROUP BY unit_id, state"),
-    "claim_tally_update": (
-        "AFTER UPDATE ON claim REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        "SELECT unit_id, state, sum(n) FROM ("
-        " SELECT unit_id, state, -count(*) AS n FROM old_rows GROUP BY unit_id, state"
-        " UNION ALL"
-        " SELECT unit_id, state, count(*) AS n FROM new_rows GROUP BY unit_id, state"
-        ") AS moved GROUP BY unit_id, state HAVING sum(n) <> 0"),
-    "claim_tally_delete": (
-        "AFTER DELETE ON claim REFERENCING OLD TABLE AS old_rows",
-        "SELECT unit_id, state, -count(*) FROM old_rows GROUP BY unit_id, state"),
-}
-
-_SQLITE_TRIGGERS = {
-    "claim_tally_insert": (
-        "AFTER INSERT ON claim",
-        "INSERT INTO claim_tally (unit_id, state, n) VALUES (new.unit_id, new.state, 1);"),
-    "claim_tally_update": (
-        "AFTER UPDATE OF state, unit_id ON claim "
-        "WHEN old.state IS NOT new.state OR old.unit_id IS NOT new.unit_id",
-        "INSERT INTO claim_tally (unit_id, state, n) VALUES (old.unit_id, old.state, -1);"
-        " INSERT INTO claim_tally (unit_id, state, n) VALUES (new.unit_id, new.state, 1);"),
-    "claim_tally_delete": (
-        "AFTER DELETE ON claim",
-        "INSERT INTO claim_tally (unit_id, state, n) VALUES (old.unit_id, old.state, -1);"),
-}
+# The grouping this revision created its triggers for (migrations/tally_triggers.py).
+COLUMNS = ("unit_id", "state")
 
 
 def upgrade() -> None:
@@ -75,28 +49,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_claim_tally_state", "claim_tally", ["state"])
     op.create_index("ix_claim_tally_unit_state", "claim_tally", ["unit_id", "state"])
-    if op.get_bind().dialect.name == "postgresql":
-        for name, (when, deltas) in _POSTGRES_TRIGGERS.items():
-            op.execute(
-                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-                f"BEGIN\n  INSERT INTO claim_tally (unit_id, state, n) {deltas};\n"
-                "  RETURN NULL;\nEND\n$$")
-            op.execute(f"CREATE TRIGGER {name} {when} FOR EACH STATEMENT "
-                       f"EXECUTE FUNCTION {name}()")
-    else:
-        for name, (when, body) in _SQLITE_TRIGGERS.items():
-            op.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
-    # The claims already there, counted once; the triggers see every change after this.
-    op.execute("INSERT INTO claim_tally (unit_id, state, n) "
-               "SELECT unit_id, state, count(*) FROM claim GROUP BY unit_id, state")
+    create_triggers(COLUMNS)
+    count_existing_claims(COLUMNS)
 
 
 def downgrade() -> None:
-    postgres = op.get_bind().dialect.name == "postgresql"
-    for name in _POSTGRES_TRIGGERS:
-        op.execute(f"DROP TRIGGER IF EXISTS {name}" + (" ON claim" if postgres else ""))
-        if postgres:
-            op.execute(f"DROP FUNCTION IF EXISTS {name}()")
+    drop_triggers()
     op.drop_index("ix_claim_tally_unit_state", table_name="claim_tally")
     op.drop_index("ix_claim_tally_state", table_name="claim_tally")
     op.drop_table("claim_tally")
