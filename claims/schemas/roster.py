@@ -24,7 +24,7 @@ from claims.schemas.common import InputSchema
 from claims.schemas.fields import StrictInteger, Text, error_code_for
 from claims.schemas.members import MemberInSchema
 from claims.schemas.uploads import read_workbook
-from workflows.roster import Roster, RosterRow, RowProblem, refuse_file
+from workflows.roster_rows import Roster, RosterRow, RowProblem, refuse_file
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MIMETYPE = "text/csv"

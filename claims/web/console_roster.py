@@ -16,7 +16,8 @@ from claims.schemas.roster import COLUMNS, MAX_ROSTER_BYTES, read_roster
 from claims.web.console import console
 from claims.web.forms import chinese
 from workflows.errors import DomainError
-from workflows.roster import RosterRefused, import_roster
+from workflows.roster import import_roster
+from workflows.roster_rows import RosterRefused
 
 # Chinese for the roster's own refusal codes (the shared ones are in claims.web.forms).
 ROSTER_MESSAGES: dict[str, str] = {
