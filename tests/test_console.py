@@ -104,6 +104,23 @@ def test_the_list_filters_by_claim_number_and_unit(client: FlaskClient, county: 
     assert second["claim_no"] in html and first["claim_no"] not in html
 
 
+def test_the_list_filters_by_product_with_its_total(client: FlaskClient, county: County) -> None:
+    member = county.member()
+    county.enrol(member, "critical_illness")
+    lump_sum = county.claim(member, "critical_illness")
+    in_patient = [county.claim(), county.claim()]
+    sign_in(client, county)
+    html = client.get("/console/claims?product_code=critical_illness").get_data(as_text=True)
+    assert lump_sum["claim_no"] in html and "共 1 件" in html
+    assert not any(claim["claim_no"] in html for claim in in_patient)
+    assert '<option value="critical_illness" selected>' in html
+    html = client.get("/console/claims?product_code=inpatient&state=logged").get_data(
+        as_text=True)
+    assert "共 2 件" in html and lump_sum["claim_no"] not in html
+    unknown = client.get("/console/claims?product_code=nonsense").get_data(as_text=True)
+    assert "共 3 件" in unknown  # a product not in the catalogue filters nothing
+
+
 def test_the_list_pages_by_twenty_and_its_links_keep_the_filters(client: FlaskClient,
                                                                  county: County) -> None:
     member = county.member()

@@ -216,12 +216,14 @@ def home() -> str:
 
 @console.get("/claims")
 def claims() -> str:
-    """Claims, newest first, by state, unit code and claim number, a page at a time."""
+    """Claims, newest first, by state, unit code, product and claim number, a page at a time."""
     state = request.args.get("state", "")
     unit_code = request.args.get("unit_code", "").strip()[:40]
+    product = request.args.get("product_code", "")
     number = request.args.get("q", "").strip()[:40]
     filters = ({"state": state} if state in STATES else {}) | (
-        {"unit_code": unit_code} if unit_code else {})
+        {"unit_code": unit_code} if unit_code else {}) | (
+        {"product_code": product} if get_runtime().catalogue.get(product) else {})
     conditions = claim_list_conditions(filters)
     if number:
         conditions.append(Claim.claim_no.contains(number, autoescape=True))  # type: ignore
@@ -230,10 +232,12 @@ def claims() -> str:
     from claims.web.console_kit import paged  # console_kit builds on this module
 
     total = None  # a part of a claim number: paged() counts the matching claims' ids
-    if not number:  # by state and unit only: the claim tally, as the API's list
+    if not number:  # by state, unit and product only: the claim tally, as the API's list
         total = tallied_total(get_session(), filters,
                               g.actor.unit_id if g.actor.is_unit_staff else None)
-    listed = paged(query, {"state": state, "unit_code": unit_code, "q": number}, total=total,
+    listed = paged(query, {"state": state, "unit_code": unit_code,
+                           "product_code": filters.get("product_code", ""), "q": number},
+                   total=total,
                    keyed=(Claim.id, visible_claim_ids(conditions).order_by(newest_first)))
     return render_template("console/claims.html", rows=[claim_view(*r) for r in listed.rows],
                            filters=listed.filters, page=listed)
