@@ -9,13 +9,14 @@ import os
 import random
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import POSTGRES_URL
+from conftest import DATABASES, POSTGRES_URL
 from test_observability import scrape
 
 from bench.batch import make_ready_claims
@@ -321,19 +322,24 @@ def test_metrics_count_claims_by_state_right_after_changes(app, county, client, 
 # --- the migration --------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite"] + (["postgres"] if POSTGRES_URL else []))
-def database_at_0005(request: pytest.FixtureRequest, tmp_path: Path):
-    """A database of its own at the revision before the tally."""
-    if request.param == "sqlite":
+def database_at(kind: str, tmp_path: Path, revision: str) -> Iterator[str]:
+    """A database of its own (SQLite or PostgreSQL) upgraded to `revision` only."""
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'before.db'}"
-        upgrade(url, "0005_load_indexes")
+        upgrade(url, revision)
         yield url
         return
     assert POSTGRES_URL
-    name = f"{sa.engine.make_url(POSTGRES_URL).database}_tally_{os.getpid()}"
+    name = f"{sa.engine.make_url(POSTGRES_URL).database}_{revision[:4]}_{os.getpid()}"
     with scratch_postgres(POSTGRES_URL, name) as url:
-        upgrade(url, "0005_load_indexes")
+        upgrade(url, revision)
         yield url
+
+
+@pytest.fixture(params=DATABASES)
+def database_at_0005(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database at the revision before the tally."""
+    yield from database_at(request.param, tmp_path, "0005_load_indexes")
 
 
 def test_the_migration_counts_the_claims_already_there_and_downgrades_cleanly(
@@ -360,19 +366,10 @@ def test_the_migration_counts_the_claims_already_there_and_downgrades_cleanly(
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite"] + (["postgres"] if POSTGRES_URL else []))
-def database_at_0006(request: pytest.FixtureRequest, tmp_path: Path):
-    """A database of its own with the tally by unit and state only."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'before.db'}"
-        upgrade(url, "0006_claim_tally")
-        yield url
-        return
-    assert POSTGRES_URL
-    name = f"{sa.engine.make_url(POSTGRES_URL).database}_tally6_{os.getpid()}"
-    with scratch_postgres(POSTGRES_URL, name) as url:
-        upgrade(url, "0006_claim_tally")
-        yield url
+@pytest.fixture(params=DATABASES)
+def database_at_0006(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with the tally by unit and state only."""
+    yield from database_at(request.param, tmp_path, "0006_claim_tally")
 
 
 def test_the_product_migration_counts_each_product_and_downgrades_to_unit_and_state(
