@@ -223,7 +223,7 @@ class ClaimTally(SQLModel, table=True):
     unit_id: int  # not a foreign key: the tally follows claims, whatever order tables empty in
     state: str = Field(max_length=20)
     product_code: str = Field(max_length=40)
-    n: int  # claims added (or, negative, removed) in this unit and state
+    n: int  # claims added (or, negative, removed) in this unit, state and product
 
 
 class ClaimEvent(SQLModel, table=True):
