@@ -23,38 +23,20 @@ table and drops the old one) drops these triggers with it: it must create them a
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-import sqlmodel
-from alembic import op
-
-from migrations.tally_triggers import count_existing_claims, create_triggers, drop_triggers
+from migrations.claim_tally import create_tally, drop_tally
 
 revision: str = "0006_claim_tally"
 down_revision: str | None = "0005_load_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The grouping this revision created its triggers for (migrations/tally_triggers.py).
+# The grouping this revision created its triggers for (migrations/claim_tally.py).
 COLUMNS = ("unit_id", "state")
 
 
 def upgrade() -> None:
-    op.create_table(
-        "claim_tally",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("unit_id", sa.Integer(), nullable=False),
-        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("n", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index("ix_claim_tally_state", "claim_tally", ["state"])
-    op.create_index("ix_claim_tally_unit_state", "claim_tally", ["unit_id", "state"])
-    create_triggers(COLUMNS)
-    count_existing_claims(COLUMNS)
+    create_tally(COLUMNS)
 
 
 def downgrade() -> None:
-    drop_triggers()
-    op.drop_index("ix_claim_tally_unit_state", table_name="claim_tally")
-    op.drop_index("ix_claim_tally_state", table_name="claim_tally")
-    op.drop_table("claim_tally")
+    drop_tally()

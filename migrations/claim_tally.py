@@ -1,18 +1,49 @@
-"""The claim tally's triggers on `claim` (migrations 0006 and 0007), for a given grouping.
+"""The claim tally (migrations 0006 and 0007): its table, indexes and triggers on `claim`,
+for a given grouping.
 
 A migration names the columns the tally keeps claims by (0006: unit and state; 0007: unit,
-state and product); the SQL follows from them, so both migrations and their downgrades
-build the same triggers from one place. Never change what a grouping produces: an applied
-migration must keep meaning what it did.
+state and product); the table and the SQL follow from them, so both migrations and their
+downgrades build the tally from one place. Never change what a grouping produces: an
+applied migration must keep meaning what it did.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 NAMES = ("claim_tally_insert", "claim_tally_update", "claim_tally_delete")
+
+
+def create_tally(columns: Sequence[str]) -> None:
+    """claim_tally grouped by `columns`, its indexes and triggers, the claims there counted."""
+    product = [sa.Column("product_code", sqlmodel.sql.sqltypes.AutoString(length=40),
+                         nullable=False)] if "product_code" in columns else []
+    op.create_table(
+        "claim_tally",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        *product,
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_claim_tally_state", "claim_tally", ["state"])
+    op.create_index("ix_claim_tally_unit_state", "claim_tally", ["unit_id", "state"])
+    if product:
+        op.create_index("ix_claim_tally_product_state", "claim_tally",
+                        ["product_code", "state"])
+    create_triggers(columns)
+    count_existing_claims(columns)
+
+
+def drop_tally() -> None:
+    """The triggers, then the table with its indexes."""
+    drop_triggers()
+    op.drop_table("claim_tally")
 
 
 def _postgres(columns: Sequence[str]) -> dict[str, tuple[str, str]]:
