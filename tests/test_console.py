@@ -166,6 +166,62 @@ def test_the_claim_page_shows_only_the_masked_id(client: FlaskClient, county: Co
     assert "材料清单" in html and "办理经过" in html and "登记" in html
 
 
+def test_the_claim_page_lists_the_notices_sent_about_it(client: FlaskClient,
+                                                       county: County) -> None:
+    claim = county.claim(documents=["claim_form"])
+    county.fire(claim["claim_no"], "request_materials", reason="发票不清晰",
+                documents=["claim_form"])
+    run = county.clerk.post("/api/v1/jobs/dispatch_notifications/runs", json={})
+    assert run.status_code == 200 and run.json["summary"]["sent"] == 1, run.json
+    sign_in(client, county)
+    page = client.get(f"/console/claims/{claim['claim_no']}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html
+    assert "通知已发送" in html and "单位工会：补交材料通知" in html
+    english = client.get(f"/console/claims/{claim['claim_no']}?lang=en").get_data(as_text=True)
+    assert "Notice sent" in english and "Unit union: materials requested" in english
+
+
+def test_a_refusal_without_a_box_of_its_own_shows_above_the_form(
+        client: FlaskClient, county: County) -> None:
+    claim = county.claim(documents=["claim_form"])
+    sign_in(client, county)
+    answer = post_form(client, f"/console/claims/{claim['claim_no']}/events/verify",
+                       {"version": claim["version"]})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    form = html[html.index('id="event-verify"'):]
+    assert 'id="_form-error" role="alert">' in form[:form.index("</form>")]
+    assert county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json["state"] == "logged"
+
+
+def test_a_console_page_that_fails_answers_a_page_with_the_request_id(app, client: FlaskClient,
+                                                                      county: County) -> None:
+    def broken() -> str:
+        raise RuntimeError("a defect")
+
+    app.add_url_rule("/console/broken", endpoint="console.broken", view_func=broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as served, not as the test client re-raises
+    sign_in(client, county)
+    answer = client.get("/console/broken", headers={"X-Request-ID": "abc123"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 500 and answer.mimetype == "text/html"
+    assert "系统出错" in html and "abc123" in html and "a defect" not in html
+
+
+def test_a_lump_sum_claim_shows_no_expenses_it_was_never_asked_for(
+        client: FlaskClient, county: County) -> None:
+    member = county.member()
+    county.enrol(member, "critical_illness")
+    lump_sum = county.claim(member, "critical_illness")
+    in_patient = county.claim()
+    sign_in(client, county)
+    assert "医疗总费用" not in client.get(
+        f"/console/claims/{lump_sum['claim_no']}").get_data(as_text=True)
+    assert "医疗总费用" in client.get(
+        f"/console/claims/{in_patient['claim_no']}").get_data(as_text=True)
+
+
 def test_an_event_fired_from_the_page_moves_the_claim_and_audits_it(
         client: FlaskClient, county: County) -> None:
     claim = county.claim()
@@ -227,7 +283,9 @@ def test_the_claim_form_shows_the_api_rules_beside_the_fields(client: FlaskClien
     assert answer.status_code == 422
     assert 'id="incident_date-error" role="alert">日期不能晚于今天' in html
     assert 'id="self_paid-error" role="alert">医保支付与个人自付之和不能超过总费用' in html
-    assert member["id_number"] not in html
+    # The clerk's own entry comes back in its box, to correct, not to type again; only there.
+    assert html.count(member["id_number"]) == 1 and f'value="{member["id_number"]}"' in html
+    assert answer.headers["Cache-Control"] == "no-store"
     answer = post_form(client, "/console/claims/new", {**body, "total_expense": "1.234"})
     assert answer.status_code == 422 and 'id="total_expense-error"' in answer.get_data(
         as_text=True)
@@ -293,6 +351,17 @@ def test_home_lists_batches_the_city_office_has_left_undecided(client: FlaskClie
     county.unit_staff(unit_code)
     sign_in(staff_client, county, f"staff-{unit_code}")
     assert 'id="overdue-batches"' not in staff_client.get("/console/").get_data(as_text=True)
+
+
+def test_the_attach_form_offers_only_the_documents_still_wanted(client: FlaskClient,
+                                                                county: County) -> None:
+    claim = county.claim(documents=["claim_form", "id_card"])
+    sign_in(client, county)
+    page = client.get(f"/console/claims/{claim['claim_no']}").get_data(as_text=True)
+    form = page[page.index('id="event-attach_documents"'):]
+    form = form[:form.index("</form>")]
+    offered = set(re.findall(r'name="documents" value="([a-z_]+)"', form))
+    assert offered == {"invoice", "settlement_sheet", "discharge_summary"}
 
 
 def test_asking_for_materials_offers_the_coded_reasons_and_records_the_chosen_one(

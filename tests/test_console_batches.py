@@ -75,13 +75,17 @@ def test_deliver_then_a_bad_sheet_shows_each_refused_row_and_applies_nothing(
     # The city's rows 4 and 5 (title, header, then the claims from row 3).
     assert "<td>4</td><td>核准金额</td>" in html and "<td>5</td><td>理赔编号</td>" in html
     assert snapshot(app) == before
-    good = decisions_sheet([row(claim_nos[0], "核准", 1200.0),
+    above = float(county.clerk.get(f"/api/v1/claims/{claim_nos[0]}").json["estimate"]) + 100
+    good = decisions_sheet([row(claim_nos[0], "核准", above),
                             row(claim_nos[1], "不予赔付", reason="等待期内"),
                             row(claim_nos[2], "退回", reason="缺出院小结")])
     answer = upload(client, batch_no, good)
     assert answer.status_code == 303, answer.get_data(as_text=True)
     page = client.get(answer.headers["Location"]).get_data(as_text=True)
-    assert "已记录 3 条市总审核结果" in page
+    assert '<p class="flash flash-message" role="status">已记录 3 条市总审核结果' in page
+    # Above the estimate: recorded, and flagged in a warning's colours, not success's.
+    warning = '<p class="flash flash-warning" role="alert">核准金额高于估算，请复核：'
+    assert warning + claim_nos[0] in page
     assert county.clerk.get(f"/api/v1/claims/{claim_nos[0]}").json["state"] == "approved"
 
 

@@ -64,6 +64,23 @@ def test_a_remittance_that_does_not_reconcile_is_refused_row_by_row(app, client:
     assert snapshot(app) == before
 
 
+def test_an_empty_remittance_or_one_paid_already_says_why_in_chinese(
+        app, client: FlaskClient, county: County) -> None:
+    (claim,) = approved_claims(app, county, ["1500.00"])
+    assert remit(county, [claim]).status_code == 201
+    sign_in(client, county)
+    before = snapshot(app)
+    empty = post_form(client, "/console/remittances/new", remittance_form(
+        "CITY-10", "", [], county.today.isoformat())).get_data(as_text=True)
+    assert "请至少填写一行到账明细" in empty and "Length must be" not in empty
+    again = post_form(client, "/console/remittances/new", remittance_form(
+        "CITY-11", "1500.00", [(claim["claim_no"], "1500.00")], county.today.isoformat()))
+    html = again.get_data(as_text=True)
+    assert again.status_code == 422
+    assert 'id="items-0-claim_no-error" role="alert">该理赔的互助金已登记到账，不能重复登记' in html
+    assert snapshot(app) == before
+
+
 def test_the_counter_finds_checks_identity_pays_in_full_and_prints_the_receipt(
         app, client: FlaskClient, county: County) -> None:
     claim = approved_claims(app, county, ["1500.00"])[0]
@@ -157,7 +174,7 @@ def test_a_death_claim_logged_in_the_form_is_found_by_the_beneficiary(
                         {**fields, "beneficiary_id_number": beneficiary[:-1]})
     html = refused.get_data(as_text=True)
     assert refused.status_code == 422 and 'id="beneficiary_id_number-error"' in html
-    assert beneficiary[:-1] not in html
+    assert f'value="{beneficiary[:-1]}"' in html  # back in its box, the typo in sight
     answer = post_form(client, "/console/claims/new",
                        {**fields, "beneficiary_id_number": beneficiary})
     assert answer.status_code == 303, answer.get_data(as_text=True)

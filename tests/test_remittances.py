@@ -187,11 +187,32 @@ def test_a_duplicate_reference_answers_409(app, county):
     assert snapshot(app) == before
 
 
+@pytest.mark.parametrize("again", ["REF-1 ", " REF-1", "REF-1\t"],
+                         ids=["trailing-space", "leading-space", "trailing-tab"])
+def test_a_reference_recorded_already_answers_409_whatever_spaces_surround_it(app, county,
+                                                                             again):
+    first, second = approved_claims(app, county, "1250.00", "1000.00")
+    assert remittance(county, " REF-1 ", items=[(first, "1250.00")]).status_code == 201
+    assert county.clerk.get(f"{REMITTANCES}/REF-1").json["reference"] == "REF-1"
+    before = snapshot(app)
+    answer = remittance(county, again, items=[(second, "1000.00")])
+    assert error_fields(answer, 409) == {"reference": "duplicate_reference"}
+    assert snapshot(app) == before
+
+
+def test_claim_numbers_in_a_remittance_are_taken_without_surrounding_spaces(app, county):
+    (claim_no,) = approved_claims(app, county, "1250.00")
+    answer = remittance(county, items=[(f" {claim_no} ", "1250.00")])
+    assert answer.status_code == 201, answer.json
+    assert answer.json["items"] == [{"claim_no": claim_no, "amount": "1250.00"}]
+
+
 def test_a_claim_paid_already_cannot_be_paid_again(app, county):
     (claim_no,) = approved_claims(app, county, "1250.00")
     assert remittance(county, "REF-1", items=[(claim_no, "1250.00")]).status_code == 201
     answer = remittance(county, "REF-2", items=[(claim_no, "1250.00")])
-    assert error_fields(answer) == {"items.0.claim_no": "not_approved"}
+    assert error_fields(answer) == {"items.0.claim_no": "already_received"}
+    assert "already received" in answer.json["errors"][0]["message"]
 
 
 def test_money_received_tomorrow_answers_422(app, county):

@@ -87,7 +87,8 @@ def test_a_worker_checks_a_claim_on_a_phone(app: Flask, county: County, live_ser
     screenshot(phone, "status-phone.png")
 
     phone.get_by_label("理赔编号").fill(claim["claim_no"].lower())
-    phone.get_by_label("身份证号码后六位").fill(member["id_number"][-6:])
+    # Typed (or pasted) with a space either side: the box keeps all six, the server trims.
+    phone.get_by_label("身份证号码后六位").press_sequentially(f" {member['id_number'][-6:]} ")
     phone.get_by_role("button", name="查询").first.tap()
     state = phone.locator(".state")
     state.wait_for()
@@ -135,6 +136,12 @@ def test_the_id_number_tab_switches_in_place_and_lists_the_claims(
     phone.locator(".state").first.wait_for()
     assert phone.locator("article.claim").count() == 1
     assert "已登记" in phone.locator(".state").inner_text()
+    # The caps table at 360 px: no amount breaks over two lines, nothing overflows the page.
+    assert "住院医疗互助保障" in phone.locator(".caps").inner_text()
+    assert phone.evaluate("""[...document.querySelectorAll('.caps td')].every(td => {
+        const range = document.createRange(); range.selectNodeContents(td);
+        return range.getClientRects().length <= 1; })""")
+    assert horizontal_overflow(phone) == 0
 
 
 def test_without_javascript_the_tabs_are_links(app: Flask, county: County, live_server: Any,

@@ -28,6 +28,8 @@ from workflows.transitions import fire
 OUTCOME_EVENTS: dict[str, str] = {"approved": "approve", "rejected": "reject",
                                   "returned": "return"}
 REASON_MAX = 200  # the claim keeps the last reason in 200 characters (SPEC §7 text)
+# States a claim is in once its remittance was recorded: a second one names the right reason.
+RECEIVED = frozenset({"funds_received", "notified", "onsite_scheduled", "collected"})
 MAX_DECISIONS = 5000  # far above any weekly batch; bounds the work one upload can ask for
 # What the worker brings to collect (SPEC §1: paid in full, identity checked).
 BRING = "身份证原件; 代领需授权委托书"
@@ -264,7 +266,11 @@ def _check_remittance(runtime: Runtime, received_on: date, total_amount: int,
                                      f"No claim {line.claim_no}."))
             continue
         claim = found[0]
-        if claim.state != "approved":
+        if claim.state in RECEIVED:
+            errors.append(FieldError(f"{name}.claim_no", "already_received",
+                                     f"Claim {claim.claim_no}'s money was already received "
+                                     f"({STATES[claim.state]})."))
+        elif claim.state != "approved":
             errors.append(FieldError(f"{name}.claim_no", "not_approved",
                                      f"Claim {claim.claim_no} is {claim.state} "
                                      f"({STATES[claim.state]}), not approved."))

@@ -125,6 +125,15 @@ def _no_csrf(error: CSRFError) -> tuple[str, int]:
                            message=_("页面已过期或来源不明，请返回刷新后重试。")), 400
 
 
+@console.errorhandler(500)
+def _server_error(_error: Exception) -> tuple[str, int]:
+    # The exception is in the log under the request id; the clerk gets a page, not JSON.
+    return render_template("console/error.html", title=_("系统出错"),
+                           message=_("系统出错，这一步没有办完。请刷新页面看一看当前状态再重试；"
+                                     "如仍出错，请把编号 %(request_id)s 告诉系统管理员。",
+                                     request_id=g.get("request_id", "-"))), 500
+
+
 @console.errorhandler(404)
 def _not_found(_error: Exception) -> tuple[str, int]:
     # Worded for whatever was asked for (a claim, a batch, a unit, a member): a page of
@@ -249,7 +258,6 @@ def claims() -> str:
 def _event_forms(claim: Claim) -> list[dict[str, Any]]:
     """One form per event the user may fire now through the claim's door, in table order."""
     actor: Actor = g.actor
-    product = get_runtime().catalogue.get(claim.product_code)
     names = get_runtime().catalogue.document_names
     reasons = reasons_of(get_runtime())
     forms = []
@@ -260,19 +268,67 @@ def _event_forms(claim: Claim) -> list[dict[str, Any]]:
         forms.append({"name": name, "label": spec.label, "required": spec.required,
                       "fields": spec.required + spec.optional,
                       "reasons": [(r.code, r.label) for r in reasons.for_event(name)],
-                      "documents": [(c, names.get(c, c)) for c in
-                                    (product.document_codes if product else ())]})
+                      "documents": [(c, names.get(c, c)) for c in _offered(claim, name)]})
     return forms
+
+
+def _offered(claim: Claim, event: str) -> list[str]:
+    """The document boxes an event's form offers: the documents this claim needs (not every
+    one its product knows), and to attach, only those not yet received."""
+    needed = claim.documents
+    if event == "attach_documents":
+        needed = [doc for doc in needed if doc.get("status") != "received"]
+    return [doc["code"] for doc in needed]
+
+
+# The notices dispatch_notifications sends, by template, and to whom (the audit row of a notice
+# that keeps the claim's state: `notification_sent`).
+NOTICES = {"funds_received": _l("互助金到账领取通知"),
+           "funds_received_worker": _l("互助金到账领取通知"),
+           "materials_requested": _l("补交材料通知"), "onsite_scheduled": _l("现场理赔通知"),
+           "remind_uncollected": _l("互助金待领取提醒"), "chase_materials": _l("补交材料提醒")}
+RECIPIENTS = {"unit": _l("单位工会"), "worker": _l("职工")}
+NOTICE_SENT = "notification_sent"
+
+
+def _event_label(event: ClaimEvent) -> Any:
+    """The clerk's name for an audit row: the lifecycle's, or the notice's."""
+    if event.event == LOG_EVENT:
+        return "登记"
+    spec = EVENTS_BY_NAME.get(event.event)
+    if spec is not None:
+        return spec.label
+    return _l("通知已发送") if event.event == NOTICE_SENT else event.event
+
+
+def _notice_detail(event: ClaimEvent) -> str | None:
+    """To whom a sent notice went, and which one, e.g. 单位工会：补交材料提醒."""
+    if event.event != NOTICE_SENT:
+        return None
+    payload = event.payload or {}
+    template = payload.get("template") or ""
+    return _("%(recipient)s：%(notice)s",
+             recipient=RECIPIENTS.get(payload.get("recipient") or "", _("收件人")),
+             notice=NOTICES.get(template, template))
 
 
 def _timeline(claim_id: int) -> list[dict[str, Any]]:
     events = get_session().exec(select(ClaimEvent).where(ClaimEvent.claim_id == claim_id)
                                 .order_by(ClaimEvent.id))  # type: ignore[arg-type]
     tz = get_runtime().settings.tz  # stamps are UTC; a clerk reads the county's clock
-    return [{"label": "登记" if e.event == LOG_EVENT else EVENTS_BY_NAME[e.event].label,
+    return [{"label": _event_label(e), "detail": _notice_detail(e),
              "event": e, "at": e.at.astimezone(tz), "to": STATES.get(e.to_state, e.to_state),
              "from": STATES.get(e.from_state or "", ""), "reason": e.payload.get("reason")}
             for e in events]
+
+
+def _on_form(errors: Errors, fields: tuple[str, ...]) -> Errors:
+    """`errors` as an event's form shows them: a rule about something the form has no box for
+    (审核通过's missing documents, the on-site threshold) above the form, not lost."""
+    shown: Errors = {}
+    for field, messages in errors.items():
+        shown.setdefault(field if field in fields else "_form", []).extend(messages)
+    return shown
 
 
 def _claim_page(claim_no: str, status: int = 200, *, failed: str | None = None,
@@ -280,8 +336,12 @@ def _claim_page(claim_no: str, status: int = 200, *, failed: str | None = None,
     row = load_claim(claim_no)
     claim = row[0]
     assert claim.id is not None
+    events = _event_forms(claim)
+    form = next((ev for ev in events if ev["name"] == failed), None)
+    if form is not None and errors:
+        errors = _on_form(errors, form["fields"])
     page = render_template("console/claim.html", claim=claim_view(*row),
-                           events=_event_forms(claim), timeline=_timeline(claim.id),
+                           events=events, timeline=_timeline(claim.id),
                            failed=failed, errors=errors or {}, typed=typed or {},
                            product=get_runtime().catalogue.get(claim.product_code),
                            causes=CAUSES)
@@ -353,7 +413,9 @@ def new_claim() -> Any:
     code = request.values.get("product_code", "")
     product = catalogue.get(code) or next(iter(catalogue.products.values()))
     errors: Errors = {}
-    typed = {k: v for k, v in request.form.items() if k not in ("csrf_token", "id_number")}
+    # What was typed comes back after an error, the ID numbers too: the clerk's own entry, on
+    # a page no cache keeps, rather than 18 digits to type again (with the typo out of sight).
+    typed = {k: v for k, v in request.form.items() if k != "csrf_token"}
     if request.method == "POST":
         db, runtime = get_session(), get_runtime()
         try:
@@ -368,7 +430,7 @@ def new_claim() -> Any:
             claim_no = claim.claim_no
             db.commit()
             for warning in _warnings:
-                flask.flash(warning)
+                flask.flash(warning, "warning")
             flask.flash(_("已登记理赔 %(claim_no)s", claim_no=claim_no))
             return redirect(url_for("console.claim_page", claim_no=claim_no), 303)
     checked = request.form.getlist("documents") if request.method == "POST" else []

@@ -148,7 +148,7 @@ def deliver(batch_no: str) -> Any:
         moved = deliver_batch(db, batch, g.actor)
     except DomainError as error:
         db.rollback()
-        flask.flash(chinese(error.code, error.message))
+        flask.flash(chinese(error.code, error.message), "error")
         return redirect(url_for("console.batch_page", batch_no=batch_no), 303)
     db.commit()
     flask.flash(_("批次 %(batch)s 已报送市总，%(n)s 件理赔待市总审核。", batch=batch_no, n=moved))
@@ -183,5 +183,5 @@ def upload_decisions(batch_no: str) -> Any:
     db.commit()
     flask.flash(_("已记录 %(n)s 条市总审核结果。", n=applied))
     if flagged:
-        flask.flash(_("核准金额高于估算，请复核：%(claims)s", claims="、".join(flagged)))
+        flask.flash(_("核准金额高于估算，请复核：%(claims)s", claims="、".join(flagged)), "warning")
     return redirect(url_for("console.batch_page", batch_no=batch_no), 303)

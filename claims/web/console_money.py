@@ -23,7 +23,7 @@ from claims.schemas.fields import IdNumber
 from claims.schemas.payout import RemittanceInSchema
 from claims.web.console import console
 from claims.web.console_kit import PRINT_CSP, paged, row_errors, schema_field_errors, staff_only
-from claims.web.forms import Errors, domain_errors, read_event
+from claims.web.forms import Errors, chinese, domain_errors, read_event
 from workflows.errors import DomainError
 from workflows.jobs import run_job
 from workflows.lifecycle import EVENTS_BY_NAME
@@ -86,6 +86,8 @@ def new_remittance() -> Any:
             actor=g.actor)
     except ma.ValidationError as error:
         errors = schema_field_errors(error)
+        if not filled:  # the schema's "Length must be between 1 and ..." says it in English
+            errors["items"] = [chinese("no_items", "")]
     except DomainError as error:
         db.rollback()
         errors = row_errors(error)
@@ -222,7 +224,7 @@ def dispatch_now() -> Any:
         flask.flash(_("已发送 %(sent)s 条通知，%(notified)s 件理赔已通知领取；"
                       "待重试 %(retrying)s 条，失败 %(failed)s 条。", **counts))
     else:
-        flask.flash(_("发送通知失败：%(message)s", message=summary.get("message", "")))
+        flask.flash(_("发送通知失败：%(message)s", message=summary.get("message", "")), "error")
     target = request.form.get("next", "")
     if not target.startswith("/console/") or target.startswith("//"):
         target = url_for("console.counter")
