@@ -11,12 +11,14 @@ import jinja2
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from claims.auth import Actor
 from claims.db import session_scope
 from claims.models import Claim, ClaimEvent, Member, Notification, Unit
 from claims.money import format_fen
 from claims.runtime import Runtime
 from config.channels import ChannelSettings
 from workflows import channels
+from workflows.errors import Conflict
 
 UNIT = "unit"
 WORKER = "worker"
@@ -161,16 +163,40 @@ def _record_sent(session: Session, runtime: Runtime, message: Notification,
         fire(session, runtime, claim, "notify", actor, door=BY_JOB)
         summary.notified += 1
         return
+    _audit_notice(session, claim, message, "notification_sent", actor.username,
+                  {"channel": message.channel})
+
+
+def _audit_notice(session: Session, claim: Claim, message: Notification, event: str,
+                  actor: str, extra: dict[str, Any]) -> None:
+    """An audit row on the claim for something done to one of its messages; like every event
+    that keeps the state, it bumps the claim's version (SPEC §3)."""
     state, now = claim.state, datetime.now(UTC)
-    claim.updated_at = now  # an event that keeps the state still bumps the version (SPEC §3)
+    claim.updated_at = now
     session.add(claim)
     session.flush()
     session.add(ClaimEvent(
-        claim_id=claim.id, event="notification_sent", from_state=state, to_state=state,
-        version=claim.version, actor=actor.username, at=now,
-        payload={"template": message.template, "recipient": message.recipient_kind,
-                 "channel": message.channel},
+        claim_id=claim.id, event=event, from_state=state, to_state=state,
+        version=claim.version, actor=actor, at=now,
+        payload={"template": message.template, "recipient": message.recipient_kind, **extra},
     ))
+
+
+def send_again(session: Session, message: Notification, actor: Actor) -> Notification:
+    """A failed message back in the outbox, due now, its attempts counted afresh (after the
+    SMTP or SMS settings were put right); audited on its claim. Nothing else may be resent."""
+    if message.state != "failed":
+        raise Conflict(f"Notification {message.id} is {message.state}; only a failed one is "
+                       "sent again.", code="not_failed")
+    message.state, message.attempts = "pending", 0
+    message.next_try_at = datetime.now(UTC)
+    session.add(message)
+    claim = session.get(Claim, message.claim_id) if message.claim_id else None
+    if claim is not None:
+        _audit_notice(session, claim, message, "notification_resent", actor.username,
+                      {"notification_id": message.id,
+                       "last_error": (message.last_error or "")[:200] or None})
+    return message
 
 
 def _next_due(session: Session, now: datetime) -> Notification | None:

@@ -16,6 +16,7 @@ def init_api(app: Flask) -> Api:
         enrolments,
         jobs,
         members,
+        notifications,
         products,
         reasons,
         reconciliation,
@@ -30,7 +31,7 @@ def init_api(app: Flask) -> Api:
 
     api = Api(app)
     modules = (auth, units, members, products, enrolments, claims, batches, decisions,
-               remittances, jobs, status, roster, visits, reports, reasons,
+               remittances, notifications, jobs, status, roster, visits, reports, reasons,
                reconciliation)
     names = {module.blp.name for module in modules}
     for module in modules:

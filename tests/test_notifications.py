@@ -1,0 +1,82 @@
+"""The outbox through the API (SPEC §5 notifications): staff see who was told what and what
+failed, and send a failed notice again once its channel is put right: once, never twice."""
+
+from __future__ import annotations
+
+import json
+
+from payout_world import approved_claims, remit
+from servers import free_port, http_receiver
+
+from workflows.notify import dispatch_due
+
+
+def outbox(api, **query):
+    answer = api.get("/api/v1/notifications", query_string=query)
+    assert answer.status_code == 200, answer.json
+    return answer
+
+
+def test_the_outbox_lists_each_notice_newest_first_with_its_claim(county) -> None:
+    first = county.claim(documents=["claim_form"])
+    second = county.claim(documents=["claim_form"])
+    for claim in (first, second):
+        county.fire(claim["claim_no"], "request_materials", reason="缺发票")
+    answer = outbox(county.clerk)
+    assert [n["claim_no"] for n in answer.json] == [second["claim_no"], first["claim_no"]]
+    notice = answer.json[0]
+    assert (notice["recipient_kind"], notice["template"], notice["state"]) == (
+        "unit", "materials_requested", "pending")
+    assert notice["unit_code"] == second["unit_code"] and notice["attempts"] == 0
+    assert json.loads(answer.headers["X-Pagination"])["total"] == 2
+    assert outbox(county.clerk, state="sent").json == []
+    assert [n["claim_no"] for n in outbox(county.clerk, claim_no=first["claim_no"].lower())
+            .json] == [first["claim_no"]]
+    one = county.clerk.get(f"/api/v1/notifications/{notice['id']}")
+    assert one.status_code == 200 and one.json == notice
+    refused = county.clerk.get("/api/v1/notifications", query_string={"state": "lost"})
+    assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "state"
+
+
+def test_unit_staff_see_their_own_units_notices_only(county) -> None:
+    ours = county.claim(documents=["claim_form"])
+    theirs = county.claim(documents=["claim_form"])
+    for claim in (ours, theirs):
+        county.fire(claim["claim_no"], "request_materials", reason="缺发票")
+    staff = county.unit_staff(ours["unit_code"])
+    listed = outbox(staff).json
+    assert [n["claim_no"] for n in listed] == [ours["claim_no"]]
+    other = outbox(county.clerk, claim_no=theirs["claim_no"]).json[0]
+    assert staff.get(f"/api/v1/notifications/{other['id']}").status_code == 404
+    assert staff.post(f"/api/v1/notifications/{listed[0]['id']}/resend", {}).status_code == 403
+
+
+def test_a_failed_notice_is_sent_again_once_when_its_channel_is_back(
+        app, county, monkeypatch) -> None:
+    runtime = app.extensions["mutualaid"]
+    [approved] = approved_claims(app, county, ["900.00"])
+    assert remit(county, [approved]).status_code == 201
+    monkeypatch.setenv("MUTUALAID_NOTIFY_WORKER_CHANNEL", "sms")
+    monkeypatch.setenv("MUTUALAID_SMS_URL", f"http://127.0.0.1:{free_port()}/sms")
+    monkeypatch.setenv("MUTUALAID_SMS_KEY", "k-1")
+    monkeypatch.setenv("MUTUALAID_SMS_TEMPLATES", "funds_received_worker=SMS_100")
+    monkeypatch.setenv("MUTUALAID_NOTIFY_MAX_ATTEMPTS", "1")
+    assert dispatch_due(runtime).failed == 1
+    [failed] = outbox(county.clerk, state="failed").json
+    assert failed["recipient_kind"] == "worker" and failed["last_error"]
+    pending = county.clerk.post(f"/api/v1/notifications/{failed['id']}/resend", {})
+    assert pending.status_code == 200, pending.json
+    assert (pending.json["state"], pending.json["attempts"]) == ("pending", 0)
+    again = county.clerk.post(f"/api/v1/notifications/{failed['id']}/resend", {})
+    assert again.status_code == 409 and again.json["code"] == "not_failed"
+    assert county.clerk.post(f"/api/v1/notifications/{failed['id']}/resend",
+                             {"now": True}).status_code == 422
+    trail = county.clerk.get(f"/api/v1/claims/{approved['claim_no']}/events").json
+    assert trail[-1]["event"] == "notification_resent" and trail[-1]["actor"] == "clerk"
+    with http_receiver() as (gateway, url):
+        monkeypatch.setenv("MUTUALAID_SMS_URL", url)
+        assert dispatch_due(runtime).sent == 1
+        assert dispatch_due(runtime).sent == 0
+    assert len(gateway.requests) == 1
+    sent = county.clerk.get(f"/api/v1/notifications/{failed['id']}").json
+    assert sent["state"] == "sent" and sent["channel"] == "sms" and sent["sent_at"]
