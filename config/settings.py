@@ -79,9 +79,11 @@ class Settings:
     # Where and when workers collect their payout (the payout notices say it).
     collection_place: str = "县总工会互助保障代办点"
     collection_hours: str = "工作日 8:30-11:30, 14:30-17:00"
-    # The public status check (SPEC §5): where wrong guesses are counted, and the proxies
-    # in front (X-Forwarded-For hops to trust; 0: the peer address is the client).
-    ratelimit_storage_uri: str = "memory://"
+    # The public status check (SPEC §5): where wrong guesses (and wrong passwords) are
+    # counted, and the proxies in front (X-Forwarded-For hops to trust; 0: the peer address
+    # is the client). Empty: <instance>/ratelimit.sqlite3, shared by the processes of this
+    # host; redis://... for several hosts.
+    ratelimit_storage_uri: str = ""
     # Keys in that store start with this: two services (or two counties) sharing one Redis
     # keep their counts apart.
     ratelimit_key_prefix: str = "mutualaid"

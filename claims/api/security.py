@@ -19,6 +19,7 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from claims.auth import Actor, actor_for_token
+from claims.ratelimit_store import file_uri
 from claims.runtime import get_reads
 from config.settings import Settings
 
@@ -130,10 +131,17 @@ class Lockout:
     retry_after: int  # seconds
 
 
+def ratelimit_storage_uri(settings: Settings) -> str:
+    """MUTUALAID_RATELIMIT_STORAGE_URI, else the SQLite file in the instance folder."""
+    # Not memory://: gunicorn's workers are processes, and each would count on its own.
+    return settings.ratelimit_storage_uri or file_uri(settings.instance_path / "ratelimit.sqlite3")
+
+
 class WindowCounts:
-    """Moving-window counts in the rate-limit store (MUTUALAID_RATELIMIT_STORAGE_URI), which
-    app hosts share (redis://); in this process alone while the store is unreachable. One per
-    app, never a module global: each test app counts from zero."""
+    """Moving-window counts in the rate-limit store: by default a SQLite file that the
+    processes of one host share; redis:// when several app hosts must share them. In this
+    process alone while the store is unreachable. One per app, never a module global: each
+    test app counts from zero."""
 
     # After the store fails, count in memory this long before asking it again: every request
     # of a busy status page must not wait on a store that is down.
@@ -142,7 +150,7 @@ class WindowCounts:
     def __init__(self, settings: Settings, name: str) -> None:
         self.prefix = f"{settings.ratelimit_key_prefix}-{name}"
         self.limiter = MovingWindowRateLimiter(
-            storage_from_string(settings.ratelimit_storage_uri, wrap_exceptions=True))
+            storage_from_string(ratelimit_storage_uri(settings), wrap_exceptions=True))
         self.fallback = MovingWindowRateLimiter(MemoryStorage())
         self._store_away_until = 0.0
 
