@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 from flask import Flask, Response, g, jsonify, request, send_from_directory
+from flask import Request as FlaskRequest
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream
 
 from claims.db import make_engine, write_intent
 from claims.runtime import Runtime, close_session, get_runtime, get_session
@@ -21,6 +25,34 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_ONLY_POSTS = frozenset({"/api/v1/status", "/status"})
 
 
+class _StreamOverLimit(LimitedStream):
+    """A body of unknown length, read to one byte past `limit`: that byte means too large."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        super().__init__(stream, limit + 1, is_max=True)
+
+    def readinto(self, b: bytearray) -> int | None:  # type: ignore[override]
+        size = super().readinto(b)
+        if self.is_exhausted:
+            raise RequestEntityTooLarge()
+        return size
+
+
+class Request(FlaskRequest):
+    """Flask's request, with a chunked body (no Content-Length) over the limit answering 413.
+
+    Werkzeug stops reading such a body at max_content_length and hands over what it read,
+    silently cut short: the JSON parser then saw a broken body (400 "Invalid JSON body.")."""
+
+    @cached_property
+    def stream(self) -> IO[bytes]:  # type: ignore[override]
+        limit = self.max_content_length  # read when first used: rosters raise it
+        if (self.content_length is None and limit is not None and not self.shallow
+                and "wsgi.input_terminated" in self.environ):
+            return _StreamOverLimit(self.environ["wsgi.input"], limit)
+        return super().stream
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app; `test_config` overrides Settings fields (database_url, timezone, ...)."""
     settings = Settings.from_env()
@@ -28,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         settings = replace(settings, **test_config)
     app = Flask(__name__, instance_path=str(settings.instance_path),
                 template_folder="web/templates", static_folder="web/static")
+    app.request_class = Request
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,

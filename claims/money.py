@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 MAX_FEN = 99_999_999_99  # 99,999,999.99 yuan
+# An amount as text: ASCII digits, an optional point with digits, an optional leading minus
+# (refused as negative below). Decimal() alone would also take "1_000", full-width "１００",
+# Arabic-Indic "٣.٥٠", exponents and "NaN": none of them is how an amount is written.
+AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 class MoneyError(ValueError):
@@ -28,13 +33,10 @@ def parse_yuan(value: object) -> int:
     elif isinstance(value, Decimal):
         amount = value
     elif isinstance(value, str):
-        text = value.strip()
-        if not text or text != value:
-            raise MoneyError("invalid_amount", "Not an amount.")
-        try:
-            amount = Decimal(text)
-        except InvalidOperation:
-            raise MoneyError("invalid_amount", "Not an amount.") from None
+        if AMOUNT_TEXT.fullmatch(value) is None:
+            raise MoneyError("invalid_amount",
+                             "Not an amount: write digits 0-9 with at most one point, as 1500.00.")
+        amount = Decimal(value)
     else:
         raise MoneyError("invalid_amount", "Not an amount.")
     if not amount.is_finite():

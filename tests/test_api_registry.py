@@ -249,6 +249,30 @@ def test_bad_unit_input_answers_422_naming_the_field(county, change, field):
     assert county.clerk.get(f"{UNITS}/NEW01").status_code == 404
 
 
+@pytest.mark.parametrize("typed", ["t01", "T01 ", " t01\t"],
+                         ids=["lower-case", "trailing-space", "padded-lower-case"])
+def test_a_unit_code_differing_only_in_case_or_spaces_answers_409(county, typed):
+    assert county.clerk.post(UNITS, unit_body("T01")).status_code == 201
+    answer = county.clerk.post(UNITS, unit_body(typed, name="另一个单位"))
+    assert fields_named(answer, 409) == {"code"}
+    assert pagination(county.clerk.get(UNITS))["total"] == 1
+
+
+def test_a_unit_code_is_kept_upper_cased_and_a_clerk_may_type_it_in_any_case(county):
+    answer = county.clerk.post(UNITS, unit_body(" u001 "))
+    assert answer.status_code == 201 and answer.json["code"] == "U001", answer.json
+    assert county.clerk.get(f"{UNITS}/U001").status_code == 200
+    member = county.clerk.post(MEMBERS, member_body("u001"))
+    assert member.status_code == 201 and member.json["unit_code"] == "U001", member.json
+    listed = county.clerk.get(MEMBERS, query_string={"unit_code": "u001 "})
+    assert [m["id"] for m in listed.json] == [member.json["id"]]
+
+
+def test_a_unit_code_of_blanks_answers_422(county):
+    assert "code" in fields_named(county.clerk.post(UNITS, unit_body("   ")))
+    assert pagination(county.clerk.get(UNITS))["total"] == 0
+
+
 def test_a_unit_name_of_200_characters_is_accepted(county):
     answer = county.clerk.post(UNITS, unit_body(name="单" * 200))
     assert answer.status_code == 201, answer.json
@@ -320,6 +344,20 @@ def test_a_member_answers_201_with_masked_id_and_derived_birth_date_and_sex(coun
     assert body["unit_code"] == unit["code"]
     male = county.member(unit["code"], sex="M")
     assert male["sex"] == "M"
+
+
+@pytest.mark.parametrize("phone", ["omitted", None], ids=["omitted", "null"])
+def test_a_member_without_a_phone_answers_201_with_no_phone(county, phone):
+    unit = county.unit()
+    body = member_body(unit["code"])
+    if phone == "omitted":
+        del body["phone"]
+    else:
+        body["phone"] = None
+    answer = county.clerk.post(MEMBERS, body)
+    assert answer.status_code == 201, answer.json
+    assert answer.json["phone"] is None
+    assert county.clerk.get(f"{MEMBERS}/{answer.json['id']}").json["phone"] is None
 
 
 def test_a_lower_case_x_check_digit_is_taken_as_x(county):

@@ -161,6 +161,22 @@ def test_bad_json_numbers_answer_422_never_rounded(county, member, spelling, cod
     assert claims_total(county) == before
 
 
+NOT_ASCII_AMOUNTS = {
+    "underscore-grouping": "1_000.00",
+    "underscores-in-fraction": "1_0.0_0",
+    "full-width-digits": "１００",
+    "arabic-indic-digits": "٣.٥٠",
+}
+
+
+@pytest.mark.parametrize("written", NOT_ASCII_AMOUNTS.values(), ids=NOT_ASCII_AMOUNTS.keys())
+@pytest.mark.parametrize("field", AMOUNT_FIELDS)
+def test_amounts_written_with_other_than_ascii_digits_answer_422_naming_the_field(
+        county, member, field, written):
+    refused(log(county, county.claim_body(member, **{field: written})), field, "invalid_amount")
+    assert claims_total(county) == 0
+
+
 @pytest.mark.parametrize("insurance_paid, self_paid", [
     ("5000.00", "3000.01"),
     ("8000.01", "0"),
@@ -173,6 +189,16 @@ def test_insurance_paid_and_self_paid_may_not_exceed_total_expense(county, membe
     answer = log(county, body)
     assert answer.status_code == 422, answer.json
     assert set(AMOUNT_FIELDS) & {e["field"] for e in answer.json["errors"]}, answer.json
+    assert claims_total(county) == 0
+
+
+@pytest.mark.parametrize("field", AMOUNT_FIELDS)
+def test_a_missing_amount_is_refused_as_required_and_for_nothing_else(county, member, field):
+    body = county.claim_body(member)
+    del body[field]
+    answer = log(county, body)
+    refused(answer, field, "required")
+    assert [(e["field"], e["code"]) for e in answer.json["errors"]] == [(field, "required")]
     assert claims_total(county) == 0
 
 
@@ -237,6 +263,29 @@ def test_stay_fields_may_be_null_on_a_claim_without_a_stay(county, member):
     body = county.claim_body(member, "critical_illness", admission_date=None,
                              discharge_date=None, disability_grade=None)
     created(log(county, body))
+
+
+@pytest.mark.parametrize("admission", ["omitted", None], ids=["omitted", "null"])
+def test_a_discharge_without_an_admission_answers_422_naming_discharge_date(county, member,
+                                                                            admission):
+    body = county.claim_body(member)
+    if admission == "omitted":
+        del body["admission_date"]
+    else:
+        body["admission_date"] = None
+    answer = log(county, body)
+    refused(answer, "discharge_date", "not_applicable")
+    assert {e["field"] for e in answer.json["errors"]} == {"discharge_date"}
+    assert claims_total(county) == 0
+
+
+def test_an_admission_without_a_discharge_is_a_stay_still_going_on(county, member):
+    claim = created(log(county, county.claim_body(member, discharge_date=None)))
+    assert claim["admission_date"] and claim["discharge_date"] is None
+
+
+def test_an_in_patient_claim_without_stay_dates_is_still_accepted(county, member):
+    created(log(county, county.claim_body(member, admission_date=None, discharge_date=None)))
 
 
 @pytest.fixture

@@ -9,10 +9,13 @@ operation fuzzed from the OpenAPI document (test_schemathesis.py)."""
 from __future__ import annotations
 
 import csv
+import http.client
 import io
+import json
 import zipfile
 from datetime import date
 from io import BytesIO
+from urllib.parse import urlsplit
 
 import hypothesis.strategies as st
 import openpyxl
@@ -146,6 +149,55 @@ def test_a_body_over_its_limit_answers_413_json(county, client):
                                       ("/api/v1/members/import", "text/csv", 10 * mib)):
         answer = county.clerk.post(path, data=b"x" * (limit + 1), content_type=content_type)
         assert answer.status_code == 413 and answer.json["code"] == "payload_too_large", path
+
+
+MIB = 1024 * 1024
+
+
+def post_chunked(url: str, path: str, body: bytes, content_type: str = "application/json",
+                 token: str | None = None) -> tuple[int, str, dict]:
+    """POST `body` to a real server with Transfer-Encoding: chunked and no Content-Length
+    (the Flask test client always knows the length); answers status, content type, JSON."""
+    server = urlsplit(url)
+    connection = http.client.HTTPConnection(server.hostname, server.port, timeout=30)
+    headers = {"Content-Type": content_type} | (
+        {"Authorization": f"Bearer {token}"} if token else {})
+    chunks = (body[at:at + 64 * 1024] for at in range(0, len(body), 64 * 1024))
+    try:
+        connection.request("POST", path, body=chunks, headers=headers, encode_chunked=True)
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Content-Type", ""), json.loads(answer.read())
+    finally:
+        connection.close()
+
+
+def test_a_chunked_body_over_1_mib_answers_413_json_as_with_a_content_length(county,
+                                                                            live_server):
+    token = county.clerk.token
+    for path in ("/api/v1/claims", "/api/v1/status", "/api/v1/units"):
+        status, content_type, body = post_chunked(live_server.url, path, b"x" * (MIB + 1),
+                                                  token=token)
+        assert (status, body["code"]) == (413, "payload_too_large"), (path, body)
+        assert content_type == "application/json" and body["errors"] == []
+    assert county.clerk.get("/api/v1/units").json == []
+
+
+def test_a_chunked_body_of_exactly_1_mib_is_read_whole(county, live_server):
+    padding = b'{"pad": "' + b"x" * (MIB - 11) + b'"}'
+    assert len(padding) == MIB
+    status, _type, body = post_chunked(live_server.url, "/api/v1/units", padding,
+                                       token=county.clerk.token)
+    assert status == 422, body
+    assert ("pad", "unknown_field") in {(e["field"], e["code"]) for e in body["errors"]}
+
+
+def test_a_chunked_roster_may_be_larger_than_1_mib_up_to_its_own_limit(county, live_server):
+    row = f"{'张' * 100},330100198506150011,13800000000,NOPE\n"
+    data = ("姓名,身份证号,手机,单位代码\n" + row * 5_000).encode()
+    assert MIB < len(data) < 10 * MIB
+    status, _type, body = post_chunked(live_server.url, "/api/v1/members/import?dry_run=true",
+                                       data, content_type="text/csv", token=county.clerk.token)
+    assert (status, body["rows"]) == (200, 5_000), body  # read whole, every row
 
 
 @given(st.lists(st.one_of(risky_text, st.text(max_size=30)), min_size=1, max_size=8))

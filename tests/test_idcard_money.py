@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -197,6 +198,11 @@ def test_amounts_are_parsed_to_exact_fen(written, fen):
         ("1 ", "invalid_amount"),
         ("one", "invalid_amount"),
         ([1], "invalid_amount"),
+        ("-1_000", "invalid_amount"),
+        ("1e3", "invalid_amount"),
+        ("+1", "invalid_amount"),
+        (".5", "invalid_amount"),
+        ("1.", "invalid_amount"),
     ],
 )
 def test_amounts_that_cannot_be_taken_as_written_are_refused_never_rounded(written, code):
@@ -228,3 +234,57 @@ def test_round_fen_rounds_half_up_not_to_even(exact, fen):
 @given(st.integers(min_value=0, max_value=MAX_FEN))
 def test_every_amount_written_parses_back_to_the_same_fen(fen):
     assert parse_yuan(format_fen(fen)) == fen
+
+
+# Python's Decimal() and int() take "1_000", full-width "１００" and Arabic-Indic "٣.٥٠";
+# an amount as written is ASCII digits, an optional point with digits, nothing else.
+NOT_ASCII_AMOUNTS = {
+    "underscore-grouping": "1_000.00",
+    "underscores-in-fraction": "1_0.0_0",
+    "full-width-digits": "１００",
+    "arabic-indic-digits": "٣.٥٠",
+    "devanagari-digits": "१००",
+    "full-width-point": "100．00",
+}
+
+
+@pytest.mark.parametrize("written", NOT_ASCII_AMOUNTS.values(), ids=NOT_ASCII_AMOUNTS.keys())
+def test_money_refuses_digits_other_than_ascii_and_underscores(written):
+    with pytest.raises(MoneyError) as refused:
+        parse_yuan(written)
+    assert refused.value.code == "invalid_amount"
+
+
+AMOUNT_AS_WRITTEN = re.compile(r"-?[0-9]+(\.[0-9]{1,2})?")
+amount_like_text = st.text(alphabet="0123456789._-+eE ,１٣०\u00a0", max_size=14)
+
+
+@given(st.one_of(amount_like_text, st.text(max_size=14)))
+def test_money_takes_text_only_as_ascii_digits_and_one_point(written):
+    try:
+        fen = parse_yuan(written)
+    except MoneyError:
+        return
+    assert AMOUNT_AS_WRITTEN.fullmatch(written), written
+    assert Decimal(written) * 100 == fen  # "-0" is zero, the one minus that passes
+
+
+@given(st.from_regex(r"\A[0-9]{1,8}(\.[0-9]{1,2})?\Z"))
+def test_money_takes_every_ascii_amount_of_two_places_exactly(written):
+    assert parse_yuan(written) == Decimal(written) * 100
+
+
+@given(st.from_regex(r"\A[0-9]{1,8}(\.[0-9]{1,2})?\Z"),
+       st.sampled_from(["_", "１", "٣", "e", " ", "+"]), st.data())
+def test_money_refuses_an_amount_with_any_foreign_character_inserted(written, foreign, data):
+    at = data.draw(st.integers(min_value=0, max_value=len(written)))
+    with pytest.raises(MoneyError) as refused:
+        parse_yuan(written[:at] + foreign + written[at:])
+    assert refused.value.code == "invalid_amount"
+
+
+@given(st.integers(min_value=0, max_value=MAX_FEN))
+def test_money_still_takes_json_numbers_as_int_and_decimal(fen):
+    assert parse_yuan(Decimal(fen).scaleb(-2)) == fen
+    if fen % 100 == 0:
+        assert parse_yuan(fen // 100) == fen

@@ -209,6 +209,25 @@ def test_collect_pays_in_full_against_a_unique_receipt(app, county):
     assert first["id_number_masked"] in page
 
 
+def test_a_receipt_number_used_already_answers_409_whatever_spaces_surround_it(app, county):
+    claims = approved_claims(app, county, ["1250.00", "300.00"])
+    remit(county, claims)
+    dispatch_due(runtime_of(app))
+    first, second = claims
+    paid = county.fire(first["claim_no"], "collect",
+                       id_number=county.id_numbers[first["member_id"]],
+                       amount="1250.00", receipt_no=" RC-1")
+    assert paid.status_code == 200 and paid.json["receipt_no"] == "RC-1", paid.json
+    before = _snapshot(county, second["claim_no"])
+    reused = county.fire(second["claim_no"], "collect",
+                         id_number=county.id_numbers[second["member_id"]],
+                         amount="300.00", receipt_no="RC-1 ")
+    assert reused.status_code == 409, reused.json
+    assert [(e["field"], e["code"]) for e in reused.json["errors"]] == [
+        ("receipt_no", "duplicate_receipt")]
+    assert _snapshot(county, second["claim_no"]) == before
+
+
 def test_proxy_collection_records_the_proxy_and_the_authorisation(app, county, notified):
     answer = county.fire(notified["claim_no"], "collect",
                          id_number=county.id_numbers[notified["member_id"]], amount="1250.00",

@@ -116,25 +116,33 @@ def check_claim_input(product: Product, fields: dict[str, Any], today: date) -> 
     if fields["cause"] not in product.causes:
         refuse("cause", "cause_not_covered",
                f"{product.name} covers {' and '.join(product.causes)} only.")
-    if product.kind != "lump_sum":
-        for field in EXPENSE_FIELDS:
-            if fields.get(field) is None:
-                refuse(field, "required", "Missing data for required field.")
+    required_missing = [field for field in EXPENSE_FIELDS
+                        if product.kind != "lump_sum" and fields.get(field) is None]
+    for field in required_missing:
+        refuse(field, "required", "Missing data for required field.")
     for field in ("incident_date", *STAY_FIELDS):
         if fields.get(field) is not None and fields[field] > today:
             refuse(field, "date_in_future", "The date must be on or before today.")
+    admission, discharge = fields.get("admission_date"), fields.get("discharge_date")
     if not product.needs_stay:
         for field in STAY_FIELDS:
             not_applicable(field, "This product has no hospital stay.")
-    admission, discharge = fields.get("admission_date"), fields.get("discharge_date")
+    elif admission is None:
+        # No admission, no stay: a discharge does not apply (SPEC §7), as on a product
+        # without stays. An admission without a discharge is a stay still going on.
+        not_applicable("discharge_date", "A discharge needs an admission_date: no stay, "
+                                         "no discharge.")
     if admission and discharge and discharge < admission:
         refuse("discharge_date", "discharge_before_admission",
                "Discharge must be on or after admission.")
     if admission and admission < fields["incident_date"]:
         refuse("admission_date", "admission_before_incident",
                "Admission must be on or after the incident date.")
+    # The sum rule needs the three amounts: one refused as missing has no value to add up.
+    # A lump-sum claim's omitted amount is stored as 0, so the rule holds it as 0.
     total = fields.get("total_expense") or 0
-    if (fields.get("insurance_paid") or 0) + (fields.get("self_paid") or 0) > total:
+    if not required_missing and (
+            (fields.get("insurance_paid") or 0) + (fields.get("self_paid") or 0) > total):
         refuse("self_paid", "expenses_exceed_total",
                "insurance_paid + self_paid must not exceed total_expense.")
     if not (_has_benefit(product, "disability") and fields["cause"] == "accident"):

@@ -39,8 +39,8 @@ from workflows.transmission import XLSX_TYPE
 blp = Blueprint("batches", __name__, url_prefix="/api/v1/batches",
                 description="Weekly batches to the city office")
 
-_MIMETYPES = {"xlsx": XLSX_TYPE, "csv": "text/csv; charset=utf-8",
-              "cover": "text/html; charset=utf-8"}
+# Text types without a charset: werkzeug appends "; charset=utf-8" to every text/* mimetype.
+_MIMETYPES = {"xlsx": XLSX_TYPE, "csv": "text/csv", "cover": "text/html"}
 _BATCH_FIELDS = ("batch_no", "week", "claim_count", "total_claimed", "sealed_at", "delivered_at",
                  "manifest_written_at", "transmission", "transmission_state",
                  "transmission_attempts", "transmission_error", "transmission_next_try_at",

@@ -3,7 +3,15 @@ from __future__ import annotations
 import marshmallow as ma
 
 from claims.schemas.common import InputSchema, QuerySchema
-from claims.schemas.fields import IdNumber, Money, StrictBoolean, StrictInteger, Text
+from claims.schemas.fields import (
+    Identifier,
+    IdNumber,
+    Money,
+    StrictBoolean,
+    StrictInteger,
+    Text,
+    UnitCode,
+)
 from workflows.lifecycle import STATES
 
 
@@ -90,9 +98,9 @@ class ClaimSchema(ma.Schema):
 
 class ClaimQuerySchema(QuerySchema):
     state = ma.fields.String(validate=ma.validate.OneOf(list(STATES)))
-    unit_code = Text(max_length=40)
+    unit_code = UnitCode(max_length=40)
     product_code = Text(max_length=40)
-    batch_no = Text(max_length=20)
+    batch_no = Identifier(max_length=20)
     member_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=2**31 - 1))
 
 
@@ -106,7 +114,7 @@ class ClaimEventInSchema(InputSchema):
                                validate=ma.validate.Length(max=50))
     amount = Money(allow_none=True)
     id_number = IdNumber(allow_none=True)
-    receipt_no = Text(allow_none=True)
+    receipt_no = Identifier(allow_none=True)
     proxy_name = Text(allow_none=True)
     proxy_reference = Text(allow_none=True)
     date = ma.fields.Date(allow_none=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from claims.schemas.common import InputSchema, QuerySchema
-from claims.schemas.fields import IdNumber, StrictInteger, Text
+from claims.schemas.fields import IdNumber, StrictInteger, Text, UnitCode
 
 
 class EnrolmentInSchema(InputSchema):
@@ -29,5 +29,5 @@ class EnrolmentSchema(ma.Schema):
 
 class EnrolmentQuerySchema(QuerySchema):
     member_id = ma.fields.Integer()
-    unit_code = Text(max_length=40)
+    unit_code = UnitCode(max_length=40)
     product_code = Text(max_length=40)

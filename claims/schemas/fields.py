@@ -70,12 +70,31 @@ class Text(ma.fields.String):
         self.max_length = max_length
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
+        text = self.normalise(super()._deserialize(value, attr, data, **kwargs))
         if len(text) > self.max_length:
             raise coded("too_long", f"At most {self.max_length} characters.")
         if "\x00" in text:  # PostgreSQL text cannot hold it; no person types it
             raise coded("invalid", "Must not contain NUL characters.")
         return text
+
+    def normalise(self, text: str) -> str:
+        """Free text is kept verbatim (SPEC §5: a claim shows its text as logged)."""
+        return text
+
+
+class Identifier(Text):
+    """A number or reference that must be unique (receipt, remittance, claim, batch): the
+    spaces around it are not part of it, so "RC-1 " is the receipt RC-1 already used."""
+
+    def normalise(self, text: str) -> str:
+        return text.strip()
+
+
+class UnitCode(Identifier):
+    """A unit code, stored and compared upper-cased: a clerk typing u001 means U001."""
+
+    def normalise(self, text: str) -> str:
+        return text.strip().upper()
 
 
 def _today() -> date | None:

@@ -3,14 +3,14 @@ from __future__ import annotations
 import marshmallow as ma
 
 from claims.schemas.common import InputSchema, QuerySchema
-from claims.schemas.fields import IdNumber, Text
+from claims.schemas.fields import IdNumber, Text, UnitCode
 
 
 class MemberInSchema(InputSchema):
-    unit_code = Text(required=True, max_length=40)
+    unit_code = UnitCode(required=True, max_length=40)
     name = Text(required=True, validate=ma.validate.Length(min=1))
     id_number = IdNumber(required=True)
-    phone = Text(allow_none=True, max_length=40)
+    phone = Text(allow_none=True, load_default=None, max_length=40)  # omitted: no phone
 
 
 class MemberSchema(ma.Schema):
@@ -24,5 +24,5 @@ class MemberSchema(ma.Schema):
 
 
 class MemberQuerySchema(QuerySchema):
-    unit_code = Text(max_length=40)
+    unit_code = UnitCode(max_length=40)
     name = Text()

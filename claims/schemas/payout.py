@@ -16,7 +16,7 @@ import marshmallow as ma
 
 from claims.money import MoneyError, parse_yuan
 from claims.schemas.common import InputSchema
-from claims.schemas.fields import Money, Text, coded
+from claims.schemas.fields import Identifier, Money, Text, coded
 from claims.schemas.uploads import read_workbook, refuse_file
 from workflows.batch import DECISION_COLUMNS, MANIFEST_COLUMNS
 from workflows.errors import FieldError
@@ -34,7 +34,7 @@ def _not_blank(value: str) -> None:
 
 
 class DecisionInSchema(InputSchema):
-    claim_no = Text(required=True, max_length=40, validate=_not_blank)
+    claim_no = Identifier(required=True, max_length=40, validate=_not_blank)
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(list(OUTCOME_EVENTS)))
     approved_amount = Money(allow_none=True)
     reason = Text(allow_none=True)
@@ -54,12 +54,12 @@ class DecisionsAppliedSchema(ma.Schema):
 
 
 class RemittanceItemInSchema(InputSchema):
-    claim_no = Text(required=True, max_length=40, validate=_not_blank)
+    claim_no = Identifier(required=True, max_length=40, validate=_not_blank)
     amount = Money(required=True)
 
 
 class RemittanceInSchema(InputSchema):
-    reference = Text(required=True, validate=_not_blank)
+    reference = Identifier(required=True, validate=_not_blank)
     received_on = ma.fields.Date(required=True)
     total_amount = Money(required=True)
     items = ma.fields.List(ma.fields.Nested(RemittanceItemInSchema), required=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from claims.schemas.common import QuerySchema
-from claims.schemas.fields import Text
+from claims.schemas.fields import Text, UnitCode
 
 
 class ReasonCountSchema(ma.Schema):
@@ -40,7 +40,7 @@ class ReasonReportSchema(ma.Schema):
 class ReasonReportQuerySchema(QuerySchema):
     year = ma.fields.Integer(validate=ma.validate.Range(min=2000, max=2100), metadata={
         "description": "the calendar year the reasons were given (default: this year)"})
-    unit_code = Text(max_length=40)
+    unit_code = UnitCode(max_length=40)
     product_code = Text(max_length=40)
 
 

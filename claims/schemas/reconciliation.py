@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from claims.schemas.common import QuerySchema
-from claims.schemas.fields import Money, Text
+from claims.schemas.fields import Identifier, Money, UnitCode
 
 FORMATS = ("json", "xlsx")
 COUNTS = ("claims", "approved_count", "rejected_count", "returned_count")
@@ -14,10 +14,10 @@ AMOUNTS = ("claimed", "approved", "rejected", "remitted", "paid", "awaiting_fund
 
 
 class ReconciliationQuerySchema(QuerySchema):
-    batch_no = Text(max_length=20)
+    batch_no = Identifier(max_length=20)
     year = ma.fields.Integer(validate=ma.validate.Range(min=2000, max=2100),
                              metadata={"description": "the year the claims were logged"})
-    unit_code = Text(max_length=40)
+    unit_code = UnitCode(max_length=40)
     format = ma.fields.String(validate=ma.validate.OneOf(FORMATS), metadata={
         "description": "xlsx: the workbook (also with Accept: the XLSX media type)"})
 
@@ -95,9 +95,9 @@ class ReconciliationSchema(ma.Schema):
 
 
 class ReconciliationClaimsQuerySchema(QuerySchema):
-    batch_no = Text(max_length=20)
+    batch_no = Identifier(max_length=20)
     year = ma.fields.Integer(validate=ma.validate.Range(min=2000, max=2100))
-    unit_code = Text(max_length=40)
+    unit_code = UnitCode(max_length=40)
     discrepant = ma.fields.Boolean(metadata={"description": "only claims with a discrepancy"})
 
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import marshmallow as ma
 
 from claims.schemas.common import InputSchema, QuerySchema
-from claims.schemas.fields import StrictInteger, Text
+from claims.schemas.fields import StrictInteger, Text, UnitCode
 
 
 class UnitInSchema(InputSchema):
-    code = Text(required=True, max_length=40, validate=ma.validate.Length(min=1))
+    code = UnitCode(required=True, max_length=40, validate=ma.validate.Length(min=1))
     name = Text(required=True, validate=ma.validate.Length(min=1))
     area = Text(allow_none=True)
     union_contact = Text(allow_none=True)
