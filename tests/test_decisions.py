@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -24,6 +25,7 @@ from workflows.batch import (
     iso_week,
     seal_weekly_batch,
 )
+from workflows.manifest import SHEET, write_manifest
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -301,35 +303,71 @@ def test_the_decisions_sheet_round_trip_decides_the_claims(app, county):
     assert claim_of(county, claim_nos[4])["state"] == "submitted"
 
 
-def test_the_manifest_itself_comes_back_as_the_decisions_sheet(app, county):
-    from workflows.manifest import write_manifest
-
-    batch_no, claim_nos = submitted_claims(app, county, 3)
+def manifest_xlsx(app: Flask, batch_no: str) -> Path:
+    """The batch's manifest as the county sends it to the city office."""
     runtime = app.extensions["mutualaid"]
     with session_scope(runtime.engine) as session:
         batch = session.exec(select(Batch).where(Batch.batch_no == batch_no)).one()
-        manifest = write_manifest(session, runtime, batch).xlsx
-    # The city office opens our manifest, adds the decision columns and fills them in.
+        return write_manifest(session, runtime, batch).xlsx
+
+
+def filled_in(manifest: Path, decided: dict[str, tuple[Any, Any, Any]],
+              totals: Any = None) -> bytes:
+    """The manifest as the city office sends it back: its own decision columns (审核结果,
+    核准金额, 原因) filled in for the claims `decided`, `totals` as the totals row's amount."""
     book = openpyxl.load_workbook(manifest)
-    sheet = next(s for s in book.worksheets if s.cell(1, 1).value == "理赔编号")
-    first = sheet.max_column + 1
-    for offset, (_key, title) in enumerate(DECISION_COLUMNS):
-        sheet.cell(1, first + offset, title)
-    decided = {claim_nos[0]: ("核准", 1180.3, None), claim_nos[1]: ("退回", None, "缺发票"),
-               claim_nos[2]: ("不予赔付", None, "等待期内")}
+    sheet = book[SHEET]
+    headers = [cell.value for cell in sheet[1]]
+    columns = [headers.index(title) + 1 for _key, title in DECISION_COLUMNS]  # there already
     for number in range(2, sheet.max_row + 1):
         claim_no = sheet.cell(number, 1).value
-        values = decided.get(claim_no, (None, 1180.3, None))  # the totals row: a sum only
-        for offset, value in enumerate(values):
-            sheet.cell(number, first + offset, value)
+        values = decided.get(claim_no) if claim_no else (None, totals, None)
+        for column, value in zip(columns, values or (None, None, None), strict=True):
+            sheet.cell(number, column, value)
     out = BytesIO()
     book.save(out)
-    answer = upload(county, batch_no, out.getvalue())
+    return out.getvalue()
+
+
+def test_the_manifest_comes_back_filled_in_and_decides_the_claims(app, county):
+    batch_no, (approved, rejected, returned) = submitted_claims(app, county, 3)
+    data = filled_in(manifest_xlsx(app, batch_no), {
+        approved: ("核准", 1180.3, None),  # a number cell, as typed into the 0.00 cell
+        rejected: ("不予赔付", None, "等待期内出险"),
+        returned: ("退回", None, "缺出院小结"),
+    }, totals=1180.3)  # the city's own total: the totals row is no decision
+    answer = upload(county, batch_no, data, f"{SHEET}-{batch_no}.xlsx")
     assert answer.status_code == 200, answer.json
-    assert answer.json["applied"] == 3
-    assert claim_of(county, claim_nos[0])["approved_amount"] == "1180.30"
-    assert claim_of(county, claim_nos[1])["state"] == "pending_materials"
-    assert claim_of(county, claim_nos[2])["state"] == "rejected"
+    assert answer.json == {"applied": 3, "above_estimate": []}
+    claim = claim_of(county, approved)
+    assert (claim["state"], claim["approved_amount"]) == ("approved", "1180.30")
+    claim = claim_of(county, rejected)
+    assert (claim["state"], claim["approved_amount"], claim["reason"]) == (
+        "rejected", None, "等待期内出险")
+    claim = claim_of(county, returned)
+    assert (claim["state"], claim["batch_no"], claim["reason"]) == (
+        "pending_materials", None, "缺出院小结")
+    assert (batch_row(app, batch_no).claim_count, batch_row(app, batch_no).total_claimed) == (
+        2, 250000)
+
+
+def test_a_manifest_partly_filled_in_decides_only_its_filled_rows(app, county):
+    batch_no, (decided, later) = submitted_claims(app, county, 2)
+    data = filled_in(manifest_xlsx(app, batch_no), {decided: ("approved", "1250", None)})
+    answer = upload(county, batch_no, data)
+    assert answer.status_code == 200 and answer.json["applied"] == 1, answer.json
+    assert claim_of(county, decided)["approved_amount"] == "1250.00"
+    assert claim_of(county, later)["state"] == "submitted"  # the city decides it another day
+
+
+def test_the_manifest_sent_back_unfilled_is_refused_naming_its_rows(app, county):
+    batch_no, _claim_nos = submitted_claims(app, county, 3)
+    before = snapshot(app)
+    answer = upload(county, batch_no, manifest_xlsx(app, batch_no).read_bytes())
+    # Rows 2-4 hold the claims; row 5, the totals row, is no claim.
+    assert error_fields(answer) == {f"rows.{n}.审核结果": "required" for n in (2, 3, 4)}
+    assert "all 3 claim row(s) (rows 2-4)" in answer.json["message"]
+    assert snapshot(app) == before
 
 
 def test_the_sheet_may_come_as_the_body_with_its_own_content_type(app, county):

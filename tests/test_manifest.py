@@ -21,8 +21,10 @@ from workflows import manifest
 from workflows.batch import seal_weekly_batch
 from workflows.manifest import (
     COVER_SHEET,
+    DECISION_COLUMNS,
     MANIFEST_COLUMNS,
     SHEET,
+    SHEET_COLUMNS,
     SIGNATURES,
     TITLE,
     manifest_files,
@@ -33,7 +35,9 @@ if str(PROJECT_ROOT) not in sys.path:  # bench/ sits beside the code; it is not 
     sys.path.append(str(PROJECT_ROOT))
 from bench.batch import make_ready_claims  # noqa: E402
 
-HEADERS = [title for _key, title in MANIFEST_COLUMNS]
+HEADERS = [title for _key, title in MANIFEST_COLUMNS]  # the CSV's
+# The XLSX's: the claim, then the city office's decision, blank for it to fill in.
+SHEET_HEADERS = HEADERS + ["审核结果", "核准金额", "原因"]
 
 
 def seal(app):
@@ -76,7 +80,7 @@ def test_manifest_has_a_row_per_claim_masked_ids_and_a_totals_row(app, county):
     book = openpyxl.load_workbook(files.xlsx)
     assert book.sheetnames == [SHEET, COVER_SHEET]
     rows = list(book[SHEET].iter_rows(values_only=True))
-    assert list(rows[0]) == HEADERS
+    assert list(rows[0]) == SHEET_HEADERS == [title for _key, title in SHEET_COLUMNS]
     body, totals = rows[1:-1], rows[-1]
     assert [r[0] for r in body] == [c["claim_no"] for c in claims]
     first = body[0]
@@ -92,7 +96,7 @@ def test_manifest_has_a_row_per_claim_masked_ids_and_a_totals_row(app, county):
     assert sheet.cell(row=2, column=10).number_format == "0.00"
     assert sheet.cell(row=2, column=7).number_format == "yyyy-mm-dd"
     assert all(cell.font.b for cell in sheet[1]) and sheet.freeze_panes == "A2"
-    assert sheet.column_dimensions["A"].width == 15 and sheet.auto_filter.ref == "A1:N4"
+    assert sheet.column_dimensions["A"].width == 15 and sheet.auto_filter.ref == "A1:Q4"
     assert sheet.print_title_rows == "$1:$1" and sheet.page_setup.orientation == "landscape"
     assert (totals[0], totals[1], totals[2]) == (None, "合计", "3件")
     assert totals[9:13] == (24000, 12000, 9000, 3750)
@@ -118,6 +122,29 @@ def test_manifest_has_a_row_per_claim_masked_ids_and_a_totals_row(app, county):
         str(v) for sheet in book for row in sheet.iter_rows(values_only=True) for v in row)
     for number in id_numbers(app):
         assert number not in raw and mask(number) in raw
+
+
+def test_the_sheet_leaves_the_decision_columns_blank_with_a_list_for_the_outcome(app, county):
+    ready(county)
+    ready(county)
+    files = write(app, seal(app))
+    sheet = openpyxl.load_workbook(files.xlsx)[SHEET]
+    rows = list(sheet.iter_rows(values_only=True))
+    decision = slice(len(MANIFEST_COLUMNS), len(SHEET_COLUMNS))
+    assert list(rows[0][decision]) == [title for _key, title in DECISION_COLUMNS]
+    assert all(row[decision] == (None, None, None) for row in rows[1:])  # totals row too
+    assert [cell.fill.fgColor.rgb for cell in sheet[1][decision]] == ["FFFFF2CC"] * 3
+    assert all(cell.border.left.style == "thin" for cell in sheet[2][decision])  # boxed
+    assert sheet["P2"].number_format == "0.00"  # 核准金额, when the city types it
+    assert sheet.column_dimensions["Q"].width == 24
+    # 审核结果 offers the words the decisions reader takes, on the claim rows only.
+    (validation,) = sheet.data_validations.dataValidation
+    assert (validation.type, str(validation.sqref)) == ("list", "O2:O3")
+    assert validation.formula1 == '"核准,不予赔付,退回"' and validation.allow_blank
+    assert validation.showErrorMessage and "核准、不予赔付、退回" in validation.error
+    # The CSV is not read back: it keeps the claim columns only.
+    lines = list(csv.reader(io.StringIO(files.csv.read_text("utf-8-sig"))))
+    assert lines[0] == HEADERS and all(len(line) == len(HEADERS) for line in lines)
 
 
 def test_the_cover_sheet_is_printable_with_totals_and_signature_lines(app, county):
@@ -185,6 +212,15 @@ def test_download_writes_a_missing_manifest_and_answers_each_format(app, county)
     assert county.clerk.get(f"{base}?format=pdf").status_code == 422
     assert county.clerk.get("/api/v1/batches/1999-W01/manifest").status_code == 404
     assert county.clerk.get(f"/api/v1/batches/{batch_no}").json["manifest_written_at"]
+
+
+@pytest.mark.parametrize("kind, mimetype", [("csv", "text/csv"), ("cover", "text/html")])
+def test_a_manifest_download_names_its_charset_once(app, county, kind, mimetype):
+    ready(county)
+    batch_no = seal(app)
+    answer = download(county.clerk, f"/api/v1/batches/{batch_no}/manifest?format={kind}")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == f"{mimetype}; charset=utf-8"
 
 
 def test_a_batch_that_grew_gets_a_new_manifest(app, county):

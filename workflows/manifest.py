@@ -25,8 +25,9 @@ from config.channels import ChannelSettings
 from workflows.errors import Conflict
 from workflows.xlsx_stream import FORMULA_PREFIXES, PageSetup, Sheet, Workbook
 
-# The manifest's columns (报送清单), in order: (key, Chinese header). The city office's
-# decisions sheet has the same columns plus DECISION_COLUMNS; readers find columns by header.
+# The manifest's columns (报送清单), in order: (key, Chinese header), the CSV's too. The XLSX
+# adds DECISION_COLUMNS at the right, blank: the city office fills them in and sends the same
+# file back as its decisions sheet (claims/schemas/payout.py finds the columns by header).
 MANIFEST_COLUMNS: tuple[tuple[str, str], ...] = (
     ("claim_no", "理赔编号"),
     ("unit", "单位"),
@@ -48,6 +49,9 @@ DECISION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("approved_amount", "核准金额"),
     ("reason", "原因"),
 )
+SHEET_COLUMNS = MANIFEST_COLUMNS + DECISION_COLUMNS  # the XLSX claims sheet's
+# 审核结果 as the city office writes it (the decisions reader also takes the English outcome).
+OUTCOME_LABELS: dict[str, str] = {"approved": "核准", "rejected": "不予赔付", "returned": "退回"}
 
 TITLE = "职工互助保障理赔资料报送清单"
 SHEET, COVER_SHEET = "报送清单", "封面"
@@ -55,7 +59,7 @@ CAUSES = {"illness": "疾病", "accident": "意外"}
 SIGNATURES = ("经办人", "审核人", "县总工会（盖章）", "市总接收人")
 TOTAL_LABEL = "合计"  # the totals row: no claim number, this in the unit column
 _RISKY = FORMULA_PREFIXES  # a spreadsheet may read text starting so as a formula
-_WIDTHS = (15, 24, 10, 21, 22, 8, 11, 11, 11, 12, 12, 12, 12, 28)
+_WIDTHS = (15, 24, 10, 21, 22, 8, 11, 11, 11, 12, 12, 12, 12, 28, 11, 12, 24)
 # The list prints landscape on A4, as wide as one page, the header row on every page.
 _MANIFEST_PAGE = PageSetup(landscape=True, fit_width=1, fit_height=0, repeat_header_rows=1,
                            footer="&C第 &P 页，共 &N 页")
@@ -212,15 +216,21 @@ def _write_files(session: Session, runtime: Runtime, batch: Batch,
 def _write_rows(book: Workbook, sheet: Sheet, out: Any, runtime: Runtime,
                 rows: Iterable[Any]) -> Totals:
     """The hot loop: one pass over the rows feeds the sheet and the CSV; totals on the way."""
-    header = book.style(bold=True, fill="D9E1F2", border="all", align="center",
-                        valign="center", wrap=True)
+    look = {"bold": True, "border": "all", "align": "center", "valign": "center", "wrap": True}
+    header = book.style(fill="D9E1F2", **look)
+    # The decision columns' header stands out: the city office writes there, and only there.
+    to_fill = book.style(fill="FFF2CC", **look)
     money, day = book.style(number_format="0.00"), book.style(number_format="yyyy-mm-dd")
     bold = book.style(bold=True, border="top")
     bold_money = book.style(bold=True, border="top", number_format="0.00")
     headers = [title for _key, title in MANIFEST_COLUMNS]
-    sheet.write_row(headers, header)
-    out.writerow(headers)
-    styles = (0, 0, 0, 0, 0, 0, day, day, day, money, money, money, money, 0)
+    sheet.write_row(headers + [title for _key, title in DECISION_COLUMNS],
+                    (header,) * len(MANIFEST_COLUMNS) + (to_fill,) * len(DECISION_COLUMNS))
+    out.writerow(headers)  # the CSV is not read back (decisions come as .xlsx): claims only
+    # The decision cells stay empty, boxed (where to write, on screen and on paper); the
+    # amount's is formatted for when the city types one.
+    box, box_money = book.style(border="all"), book.style(border="all", number_format="0.00")
+    styles = (0, 0, 0, 0, 0, 0, day, day, day, money, money, money, money, 0, box, box_money, box)
     products = {code: p.name for code, p in runtime.catalogue.products.items()}
     names = runtime.catalogue.document_names
     summaries: dict[str | None, str] = {}  # most claims share their documents' JSON
@@ -240,7 +250,7 @@ def _write_rows(book: Workbook, sheet: Sheet, out: Any, runtime: Runtime,
         # does it for every text cell) and a leading apostrophe in the CSV.
         write_row((claim_no, unit, member, masked, product_name, cause_label, incident,
                    admission, discharge, expense / 100, insured / 100, self_paid / 100,
-                   estimate / 100, summary), styles)
+                   estimate / 100, summary, None, None, None), styles)
         writerow((claim_no, csv_text(unit), csv_text(member), masked, product_name, cause_label,
                   incident.isoformat(), admission.isoformat() if admission else "",
                   discharge.isoformat() if discharge else "", format_fen(expense),
@@ -255,11 +265,18 @@ def _write_rows(book: Workbook, sheet: Sheet, out: Any, runtime: Runtime,
         subtotal[0] += 1
         subtotal[1] += estimate
     totals.count = count
+    # The totals row: no claim number and blank decisions, so the decisions reader skips it.
     sheet.write_row((None, TOTAL_LABEL, f"{count}件", *[None] * 6, *(a / 100 for a in amounts),
-                     None), (bold,) * 9 + (bold_money,) * 4 + (bold,))
+                     None, None, None, None), (bold,) * 9 + (bold_money,) * 4 + (bold,) * 4)
     out.writerow(("", TOTAL_LABEL, f"{count}件", "", "", "", "", "", "",
                   *(format_fen(a) for a in amounts), ""))
-    sheet.autofilter(1, 0, max(count + 1, 2), len(MANIFEST_COLUMNS) - 1)
+    sheet.autofilter(1, 0, max(count + 1, 2), len(SHEET_COLUMNS) - 1)
+    if count:  # 审核结果 is picked from a list, on the claim rows only
+        outcome = len(MANIFEST_COLUMNS)
+        sheet.dropdown(2, outcome, count + 1, outcome, tuple(OUTCOME_LABELS.values()),
+                       title="审核结果",
+                       error="请从列表中选择：" + "、".join(OUTCOME_LABELS.values())
+                       + "；尚未审核的留空。")
     return totals
 
 

@@ -6,7 +6,8 @@ style), so memory stays flat however many rows a sheet has; the small parts that
 what was written (styles, the workbook with its print areas) are written at the end.
 A bare loop over 100,000 manifest rows takes ~1.2 s of CPU here, XlsxWriter's ~8 s (see
 docs/decisions.md). It writes only what the manifest needs: text, numbers, dates, cell
-styles, column widths, merged cells, a frozen header, an autofilter and print settings.
+styles, column widths, merged cells, a frozen header, an autofilter, dropdown lists and print
+settings.
 
 Every text cell is plain text (never a formula); one that a spreadsheet would evaluate if
 retyped (=, +, -, @ ...) also gets the quote prefix, as Excel does for text typed after '.
@@ -36,6 +37,7 @@ from workflows.xlsx_xml import (
     column_letter,
     excel_serial,
     flag,
+    list_validation,
     other_cell,
     package_parts,
     text_cell,
@@ -245,6 +247,7 @@ class Sheet:
         self._buffer: list[str] = []
         self._pending_rows = 0
         self._merged: list[str] = []
+        self._validations: list[str] = []
         self._autofilter: str | None = None
         self._starts: list[str] = []  # '<c r="A' for each column
         self._last_styles: Sequence[int] | int | None = None
@@ -358,6 +361,13 @@ class Sheet:
         """Filter buttons on the range's first row (rows 1-based, columns 0-based)."""
         self._autofilter = cell_range(first_row, first_column, last_row, last_column)
 
+    def dropdown(self, first_row: int, first_column: int, last_row: int, last_column: int,
+                 choices: Sequence[str], *, title: str = "", error: str = "") -> None:
+        """A list to pick from in a range (rows 1-based, columns 0-based); blank is allowed."""
+        self._validations.append(list_validation(
+            cell_range(first_row, first_column, last_row, last_column), choices, title=title,
+            error=error))
+
     def _flush(self) -> None:
         self._handle.write("".join(self._buffer).encode())
         self._buffer.clear()
@@ -374,6 +384,9 @@ class Sheet:
             tail.append(f'<mergeCells count="{len(self._merged)}">'
                         + "".join(f'<mergeCell ref="{ref}"/>' for ref in self._merged)
                         + "</mergeCells>")
+        if self._validations:  # after mergeCells, before printOptions: the schema's order
+            tail.append(f'<dataValidations count="{len(self._validations)}">'
+                        + "".join(self._validations) + "</dataValidations>")
         if page.center_horizontally:
             tail.append('<printOptions horizontalCentered="1"/>')
         tail.append('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" '

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -96,6 +97,20 @@ def cell_range(first_row: int, first_column: int, last_row: int, last_column: in
 def absolute(reference: str) -> str:
     """A1:N9 -> $A$1:$N$9."""
     return ":".join(re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", part) for part in reference.split(":"))
+
+
+def list_validation(reference: str, choices: Sequence[str], *, title: str = "",
+                    error: str = "") -> str:
+    """A dropdown of `choices` on the cells of `reference` (a list data validation); a blank
+    cell stays allowed, other text is refused with `error` when typed in Excel."""
+    listed = ",".join(choices)
+    # An inline list is one quoted formula: no commas or quotes inside, 255 characters at most.
+    if not choices or any("," in c or '"' in c for c in choices) or len(listed) > 255:
+        raise ValueError(f"Not a list Excel can offer: {choices!r}")
+    messages = (f' errorTitle="{attribute(title[:32])}"' if title else "") + (
+        f' error="{attribute(error[:225])}"' if error else "")
+    return (f'<dataValidation type="list" allowBlank="1" showErrorMessage="1"{messages} '
+            f'sqref="{reference}"><formula1>"{xml_text(listed)}"</formula1></dataValidation>')
 
 
 def package_parts(sheet_count: int, title: str | None, created: datetime

@@ -5,7 +5,8 @@ found by their header text, on whichever sheet has them (the manifest has a cove
 errors name the spreadsheet row and the column header as the clerk sees them:
 `rows.7.核准金额`. A row with no outcome, amount or reason is skipped: that claim stays
 undecided (the city office may decide a batch over several sheets); so is a totals row
-(合计, 总计 or 小计 in a cell, no outcome, no claim number).
+(合计, 总计 or 小计 in a cell, no outcome, no claim number). A sheet deciding none of its
+claims (the manifest sent back unfilled) is refused, naming its claim rows' 审核结果.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from claims.schemas.common import InputSchema
 from claims.schemas.fields import Identifier, Money, Text, coded
 from claims.schemas.uploads import read_workbook, refuse_file
 from workflows.batch import DECISION_COLUMNS, MANIFEST_COLUMNS
-from workflows.errors import FieldError
+from workflows.errors import FieldError, RuleFailed
+from workflows.manifest import OUTCOME_LABELS
 from workflows.payout import MAX_DECISIONS, OUTCOME_EVENTS, Decision
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -95,7 +97,7 @@ SHEET_HEADERS: dict[str, str] = {
     "claim_no": dict(MANIFEST_COLUMNS)["claim_no"],  # 理赔编号
     **dict(DECISION_COLUMNS),  # 审核结果, 核准金额, 原因
 }
-OUTCOME_WORDS: dict[str, str] = {"核准": "approved", "不予赔付": "rejected", "退回": "returned",
+OUTCOME_WORDS: dict[str, str] = {**{label: outcome for outcome, label in OUTCOME_LABELS.items()},
                                  **{word: word for word in OUTCOME_EVENTS}}
 # Columns read when the sheet has them: the reason's code beside its text (原因代码 beside 原因).
 OPTIONAL_HEADERS: dict[str, str] = {"reason_code": "原因代码"}
@@ -103,6 +105,7 @@ ROW_LABELS: dict[str, str] = {**SHEET_HEADERS, **OPTIONAL_HEADERS}
 TOTALS_LABELS = ("合计", "总计", "小计")
 HEADER_SEARCH_ROWS = 20  # the header row may sit below a title
 MAX_SHEET_ROWS = 20_000
+MAX_NAMED_ROWS = 100  # an unfilled sheet names this many of its rows, and counts the rest
 
 
 def read_decisions_sheet(data: bytes) -> list[Decision]:
@@ -136,17 +139,34 @@ def _read_book(book: Any) -> list[Decision]:
 
 def _read_rows(rows: Any, columns: dict[str, int]) -> list[Decision]:
     decisions: list[Decision] = []
+    undecided: list[int] = []  # rows of claims with every decision cell blank
     for number, row in rows:
         if number > MAX_SHEET_ROWS:
             raise refuse_file("too_many_rows", f"At most {MAX_SHEET_ROWS} rows are read.")
         cells = {key: _cell(row, index) for key, index in columns.items()}
         if all(cells.get(key) is None
                for key in ("outcome", "approved_amount", "reason", "reason_code")):
+            claim_no = _text(cells["claim_no"])
+            if claim_no and not claim_no.startswith(TOTALS_LABELS):
+                undecided.append(number)
             continue  # undecided, blank, or the totals row
         if _is_totals_row(row, cells):
             continue  # the city office may total the approved amounts too
         decisions.append(_decision_from_row(number, cells))
+    if not decisions and undecided:
+        raise _nothing_decided(undecided)
     return decisions
+
+
+def _nothing_decided(numbers: list[int]) -> RuleFailed:
+    """The refusal of a sheet whose claims all have 审核结果, 核准金额 and 原因 blank."""
+    outcome = SHEET_HEADERS["outcome"]
+    choices = ", ".join(OUTCOME_LABELS.values())
+    return RuleFailed(
+        f"No claim on the sheet is decided: {outcome} is blank in all {len(numbers)} claim "
+        f"row(s) (rows {numbers[0]}-{numbers[-1]}); nothing was recorded.",
+        [FieldError(f"rows.{number}.{outcome}", "required",
+                    f"{outcome} is blank: {choices}.") for number in numbers[:MAX_NAMED_ROWS]])
 
 
 def _is_totals_row(row: tuple[Any, ...], cells: dict[str, Any]) -> bool:
