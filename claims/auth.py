@@ -109,6 +109,7 @@ def create_user(session: Session, *, username: str, role: str, password: str,
     if role == "unit_staff":
         if not unit_code:
             raise UserError("unit_staff need --unit CODE")
+        unit_code = unit_code.strip().upper()  # unit codes are kept upper-cased
         unit = session.exec(select(Unit).where(Unit.code == unit_code)).first()
         if unit is None:
             raise UserError(f"no unit with code {unit_code}")

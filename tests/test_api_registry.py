@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, new_id_number
+import sqlalchemy as sa
+from conftest import DATABASES, PASSWORD, new_id_number
 from sqlmodel import select
 
 from claims.auth import issue_token, revoke_token
@@ -262,6 +264,9 @@ def test_a_unit_code_is_kept_upper_cased_and_a_clerk_may_type_it_in_any_case(cou
     answer = county.clerk.post(UNITS, unit_body(" u001 "))
     assert answer.status_code == 201 and answer.json["code"] == "U001", answer.json
     assert county.clerk.get(f"{UNITS}/U001").status_code == 200
+    assert county.clerk.get(f"{UNITS}/u001").json["code"] == "U001"
+    staff = county.user("staff-typed-lower", "unit_staff", "u001")  # mutualaid users create
+    assert [unit["code"] for unit in staff.get(UNITS).json] == ["U001"]
     member = county.clerk.post(MEMBERS, member_body("u001"))
     assert member.status_code == 201 and member.json["unit_code"] == "U001", member.json
     listed = county.clerk.get(MEMBERS, query_string={"unit_code": "u001 "})
@@ -716,3 +721,23 @@ def test_every_error_answer_has_the_contract_shape(county, client):
         body = assert_error_shape(answer, status)
         if status in (409, 422):
             assert body["errors"] and all(item["field"] for item in body["errors"]), body
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_the_upgrade_upper_cases_unit_codes_but_those_told_apart_by_case_alone(kind, tmp_path):
+    from test_tally import database_at
+
+    from migrations import upgrade
+
+    with contextlib.contextmanager(database_at)(kind, tmp_path, "0007_claim_tally_product") as url:
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            for code in ("u001", "U002", "t01", "T01", "ab", "aB"):
+                connection.execute(sa.text(
+                    "INSERT INTO unit (code, name, employee_count, created_at) "
+                    "VALUES (:code, :code, 0, CURRENT_TIMESTAMP)"), {"code": code})
+        upgrade(url)
+        with engine.connect() as connection:
+            codes = set(connection.execute(sa.text("SELECT code FROM unit")).scalars())
+        engine.dispose()
+    assert codes == {"U001", "U002", "t01", "T01", "ab", "aB"}

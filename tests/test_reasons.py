@@ -4,6 +4,7 @@ the row or the field; the report counts reasons per unit and per product."""
 
 from __future__ import annotations
 
+import json
 import os
 from io import BytesIO
 from pathlib import Path
@@ -233,3 +234,13 @@ def test_the_code_table_is_data_a_county_edits_without_a_release(app, county, tm
     stat = table.stat()
     os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert _claim(county, claim_no)["reason_label"] == "逾期未缴互助费"
+
+
+def test_the_code_table_is_a_list_paginated_like_every_list(county):
+    everything = county.clerk.get("/api/v1/reasons", query_string={"page_size": 100})
+    total = json.loads(everything.headers["X-Pagination"])["total"]
+    assert total == len(everything.json) > 5
+    first = county.clerk.get("/api/v1/reasons", query_string={"page_size": 5})
+    assert [r["code"] for r in first.json] == [r["code"] for r in everything.json[:5]]
+    refused = county.clerk.get("/api/v1/reasons", query_string={"page_size": 101})
+    assert refused.status_code == 422

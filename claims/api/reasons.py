@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from flask_smorest import Page
 from sqlmodel import select
 
 from claims.api.base import Blueprint
 from claims.api.security import ANY_STAFF, current_actor
 from claims.models import Unit
 from claims.runtime import get_runtime, get_session
+from claims.schemas.common import QuerySchema
 from claims.schemas.reasons import ReasonReportQuerySchema, ReasonReportSchema, ReasonSchema
 from config.reasons import EVENT_KINDS
 from workflows.errors import FieldError, RuleFailed
@@ -23,8 +25,10 @@ blp = Blueprint("reasons", __name__, url_prefix="/api/v1",
 @blp.route("/reasons")
 class ReasonsView(MethodView):
     @ANY_STAFF
+    @blp.arguments(QuerySchema, location="query")
     @blp.response(200, ReasonSchema(many=True))
-    def get(self) -> list[dict[str, Any]]:
+    @blp.paginate(Page)  # slices the list, counts it for X-Pagination, as every list (§7)
+    def get(self, _filters: dict[str, Any]) -> list[dict[str, Any]]:
         """Every reason code (config/reasons.toml), with the events that take it."""
         return [{"code": r.code, "label": r.label, "kind": r.kind,
                  "events": [e for e, kinds in EVENT_KINDS.items() if r.kind in kinds]}

@@ -58,7 +58,8 @@ class UnitView(MethodView):
     @ANY_STAFF
     @blp.response(200, UnitSchema)
     def get(self, code: str) -> Unit:
-        """One unit."""
+        """One unit, by its code in any case (codes are kept upper-cased)."""
+        code = code.strip().upper()
         unit = get_session().exec(visible_units().where(Unit.code == code)).first()
         if unit is None:
             abort(404, message="No such unit.")
