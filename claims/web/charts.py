@@ -2,7 +2,8 @@
 
 No JavaScript and no CDN: pygal's tooltip script is dropped, and its stylesheet (inside the
 SVG) carries the page's CSP nonce, so the console's policy stays "nothing inline but this".
-Labels pass through pygal's XML writer, so a unit's name is text, never markup.
+Labels pass through pygal's XML writer, so a unit's name is text, never markup. Axis labels and
+legends are in the console's language (Flask-Babel), as the rest of the page.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pygal
+from flask_babel import gettext as _
 from markupsafe import Markup
 from pygal.style import Style
 
@@ -32,7 +34,7 @@ _STYLE_ATTRIBUTE = re.compile(r' style="[^"]*"')
 
 def _config(**options: Any) -> dict[str, Any]:
     return {"style": STYLE, "js": [], "disable_xml_declaration": True, "explicit_size": False,
-            "no_data_text": "暂无数据", "legend_at_bottom": True, "margin": 12,
+            "no_data_text": _("暂无数据"), "legend_at_bottom": True, "margin": 12,
             "value_formatter": _whole, "truncate_label": -1, **options}
 
 
@@ -50,7 +52,7 @@ def inline(chart: Any, nonce: str) -> Markup:
 
 
 def _week_label(week: str) -> str:
-    return "第" + week.split("-W")[1].lstrip("0") + "周"
+    return _("第%(week)s周", week=week.split("-W")[1].lstrip("0"))
 
 
 def _labels(weeks: Sequence[str]) -> list[str]:
@@ -62,8 +64,8 @@ def claims_and_payouts(weekly: list[dict[str, Any]], title: str, nonce: str) -> 
     chart = pygal.Bar(**_config(title=title, width=900, height=320, x_label_rotation=0,
                                 show_minor_x_labels=False, x_labels_major_every=4))
     chart.x_labels = _labels([w["week"] for w in weekly])
-    chart.add("登记件数", [w["claims"] for w in weekly])
-    chart.add("兑付金额（元）", [round(w["paid"] / 100) for w in weekly], secondary=True)
+    chart.add(_("登记件数"), [w["claims"] for w in weekly])
+    chart.add(_("兑付金额（元）"), [round(w["paid"] / 100) for w in weekly], secondary=True)
     return inline(chart, nonce)
 
 
@@ -76,7 +78,8 @@ def turnaround_trend(stages: list[dict[str, Any]], title: str, nonce: str) -> Ma
     chart.x_labels = _labels(weeks)
     for stage in stages:
         by_week = {w["week"]: w["median_days"] for w in stage["weeks"]}
-        chart.add(f"{stage['label']}（中位天数）", [by_week.get(week) for week in weeks])
+        name = stage["label"]  # workflows.turnaround's, in SHARED_LABELS
+        chart.add(_("%(stage)s（中位天数）", stage=_(name)), [by_week.get(week) for week in weeks])
     return inline(chart, nonce)
 
 
@@ -86,6 +89,6 @@ def enrolment_rates(units: list[dict[str, Any]], title: str, nonce: str) -> Mark
         title=title, width=900, height=max(220, 60 + 17 * len(units)), show_legend=False,
         range=(0, 100), print_values=False))
     chart.x_labels = [f"{u['unit_code']} {u['unit_name']}"[:24] for u in reversed(units)]
-    chart.add("参保率（%）", [None if u["enrolment_rate"] is None
-                          else round(u["enrolment_rate"] * 100, 1) for u in reversed(units)])
+    chart.add(_("参保率（%）"), [None if u["enrolment_rate"] is None
+                              else round(u["enrolment_rate"] * 100, 1) for u in reversed(units)])
     return inline(chart, nonce)

@@ -8,6 +8,7 @@ The session cookie is HttpOnly and SameSite=Lax; every POST carries a Flask-WTF 
 from __future__ import annotations
 
 import importlib
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -186,8 +187,11 @@ def login() -> Any:
                                username=username, error=_("用户名或密码不正确")), 401
     assert user is not None
     guard.succeeded(username)
-    session.clear()  # a fresh session for the new identity
+    lang = session.get("lang")
+    session.clear()  # a fresh session for the new identity, in the language chosen before
     session["user_id"] = user.id
+    if lang:
+        session["lang"] = lang
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -382,6 +386,21 @@ def fire_event(claim_no: str, event: str) -> Any:
 # --- logging a claim ------------------------------------------------------------------------
 
 
+# workflows.intake's warning naming the claim already logged, as a pattern of its wording (its
+# other warning is fixed text, in SHARED_LABELS).
+_DUPLICATE_WARNING = re.compile(
+    r"同一职工、险种和出险日期已有理赔 (?P<claim_no>\S+)，本件不能核验通过。")
+
+
+def _warning_shown(warning: str) -> str:
+    """A warning of logging in the page's language; one not known here shows as written."""
+    duplicate = _DUPLICATE_WARNING.fullmatch(warning)
+    if duplicate:
+        return _("同一职工、险种和出险日期已有理赔 %(claim_no)s，本件不能核验通过。",
+                 claim_no=duplicate["claim_no"])
+    return _(warning)
+
+
 @console.post("/claims/estimate")
 def estimate_claim() -> flask.Response:
     """The claim form as typed so far -> what logging it would record (JSON, nothing saved):
@@ -399,9 +418,9 @@ def estimate_claim() -> flask.Response:
     else:
         names = runtime.catalogue.document_names
         answer |= {"estimate": format_fen(draft.claim.estimate),
-                   "missing_documents": [names.get(c, c)
+                   "missing_documents": [_(names.get(c, c))
                                          for c in missing_documents(draft.claim.documents)],
-                   "warnings": draft.warnings}
+                   "warnings": [_warning_shown(w) for w in draft.warnings]}
     db.rollback()  # a draft: nothing it touched is kept
     return flask.jsonify(answer)
 
@@ -430,7 +449,7 @@ def new_claim() -> Any:
             claim_no = claim.claim_no
             db.commit()
             for warning in _warnings:
-                flask.flash(warning, "warning")
+                flask.flash(_warning_shown(warning), "warning")
             flask.flash(_("已登记理赔 %(claim_no)s", claim_no=claim_no))
             return redirect(url_for("console.claim_page", claim_no=claim_no), 303)
     checked = request.form.getlist("documents") if request.method == "POST" else []

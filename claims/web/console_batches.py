@@ -183,5 +183,6 @@ def upload_decisions(batch_no: str) -> Any:
     db.commit()
     flask.flash(_("已记录 %(n)s 条市总审核结果。", n=applied))
     if flagged:
-        flask.flash(_("核准金额高于估算，请复核：%(claims)s", claims="、".join(flagged)), "warning")
+        flask.flash(_("核准金额高于估算，请复核：%(claims)s", claims=_("、").join(flagged)),
+                    "warning")
     return redirect(url_for("console.batch_page", batch_no=batch_no), 303)

@@ -4,6 +4,9 @@ The msgids are the Chinese text itself, so Chinese needs no catalogue; English l
 claims/translations/en/LC_MESSAGES/messages.po, compiled to the committed messages.mo
 (`pybabel compile -d claims/translations`; a test fails when the .mo lags the .po). The
 workers' status pages use no gettext and stay Chinese whatever the switch says.
+
+A word that is a nav link in the plural but a field's label for one thing (单位, 批次) has a
+second msgid in the context "one": `pgettext('one', '单位')` is "Unit", `_('单位')` "Units".
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ from flask import Flask, request, session
 from flask_babel import Babel, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
+from claims.runtime import get_runtime
 from claims.web.console import console
+from workflows.reasons import reasons_of
 
 LANGUAGES: dict[str, str] = {"zh": "中文", "en": "English"}
 DEFAULT_LANGUAGE = "zh"
 babel = Babel()
 
 # Labels the console shows from other packages (the lifecycle's states and events, the
-# catalogue's documents), listed here so extraction puts them in the catalogue; the `t`
-# filter translates them at render time. tests/test_console_i18n.py keeps this list whole.
+# catalogue's products and documents, the default reasons of config/reasons.toml, the report's
+# turnaround stages, the festivals, the intake's fixed warning), listed here so extraction puts
+# them in the catalogue; the `t` filter translates them at render time. A county's own wording
+# shows as written. tests/test_console_i18n.py keeps this list whole.
 SHARED_LABELS = (
     _l("已登记"), _l("待补材料"), _l("待报送"), _l("已装批"), _l("已报送市总"), _l("已核准"),
     _l("不予赔付"), _l("理赔金已到账"), _l("已通知领取"), _l("已安排现场理赔"), _l("已领取"),
@@ -36,6 +43,14 @@ SHARED_LABELS = (
     _l("互助金申请表"), _l("身份证复印件"), _l("医疗费用发票"), _l("医保结算单"), _l("出院小结"),
     _l("意外事故证明"), _l("伤残鉴定书"), _l("死亡证明"), _l("诊断证明书"), _l("病理报告"),
     _l("疾病"), _l("意外"),
+    _l("不属于保障范围"), _l("等待期内出险"), _l("超过申请时效"), _l("出险时未参保或不在保障期内"),
+    _l("重复申请"), _l("已领取过，限赔一次"), _l("不符合参保年龄条件"), _l("申请信息与材料不一致"),
+    _l("费用金额需核实"), _l("需补伤残等级鉴定"), _l("缺少出院小结原件"),
+    _l("缺少医疗费用发票原件"), _l("缺少医保结算单"), _l("缺少意外事故证明"),
+    _l("缺少诊断证明或病理报告"), _l("材料复印件不清晰"), _l("身份证与参保信息不符"), _l("其他"),
+    _l("登记到装批"), _l("装批到市总审核"), _l("到账到领取"),
+    _l("春节"), _l("中秋节"),
+    _l("出险日期不在该职工此险种的保障期内，核验时将不予通过。"),
 )
 
 
@@ -66,6 +81,16 @@ def _remember_language() -> None:
 def translate(text: Any) -> str:
     """A label that comes from data (a state, an event, a document): translated if known."""
     return gettext(str(text)) if text else ""
+
+
+@console.app_template_filter("reason")
+def translate_reason(text: Any) -> str:
+    """A reason as given: a coded reason's label (config/reasons.toml) translated if known,
+    free text as the clerk typed it."""
+    if not text:
+        return ""
+    reason = reasons_of(get_runtime()).find(str(text))
+    return gettext(reason.label) if reason is not None and reason.label == str(text) else text
 
 
 @console.context_processor

@@ -5,11 +5,13 @@ The same reading (claims/schemas/roster.py) and rules (workflows/roster.py) as t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import flask
 from flask import g, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from claims.runtime import get_runtime, get_session
 from claims.schemas.roster import COLUMNS, MAX_ROSTER_BYTES, read_roster
@@ -19,26 +21,26 @@ from workflows.errors import DomainError
 from workflows.roster import import_roster
 from workflows.roster_rows import RosterRefused
 
-# Chinese for the roster's own refusal codes (the shared ones are in claims.web.forms).
-ROSTER_MESSAGES: dict[str, str] = {
-    "invalid_id_number": "身份证号码格式不正确（18 位）",
-    "invalid_check_digit": "身份证号码校验位不正确",
-    "invalid_birth_date": "身份证号码中的出生日期不正确",
-    "id_number_as_number": "身份证号码被存成了数字，末几位已丢失：请把该列设为文本后重新填写",
-    "duplicate_in_file": "文件中身份证号码重复",
-    "unknown_unit": "没有此单位代码",
-    "other_unit": "只能导入本单位的职工",
-    "other_unit_member": "此身份证号码已登记在其他单位，请联系县总工会",
-    "unknown_product": "没有此险种",
-    "overlapping_enrolment": "与已有参保期间重叠",
-    "shares": "参保份数超出允许范围",
-    "end_before_start": "止保日期早于起保日期",
-    "unreadable_file": "文件无法读取，请上传 .xlsx 或 .csv 文件",
-    "unsupported_format": "不支持旧版 .xls 文件，请另存为 .xlsx 或 .csv",
-    "missing_columns": "未找到表头：姓名、身份证号、单位代码",
-    "empty_file": "文件中没有职工数据",
-    "too_many_rows": "行数过多，请分批导入",
-    "file_too_large": "文件过大",
+# The wording of the roster's own refusal codes (the shared ones are in claims.web.forms).
+ROSTER_MESSAGES: dict[str, Any] = {
+    "invalid_id_number": _l("身份证号码格式不正确（18 位）"),
+    "invalid_check_digit": _l("身份证号码校验位不正确"),
+    "invalid_birth_date": _l("身份证号码中的出生日期不正确"),
+    "id_number_as_number": _l("身份证号码被存成了数字，末几位已丢失：请把该列设为文本后重新填写"),
+    "duplicate_in_file": _l("文件中身份证号码重复"),
+    "unknown_unit": _l("没有此单位代码"),
+    "other_unit": _l("只能导入本单位的职工"),
+    "other_unit_member": _l("此身份证号码已登记在其他单位，请联系县总工会"),
+    "unknown_product": _l("没有此险种"),
+    "overlapping_enrolment": _l("与已有参保期间重叠"),
+    "shares": _l("参保份数超出允许范围"),
+    "end_before_start": _l("止保日期早于起保日期"),
+    "unreadable_file": _l("文件无法读取，请上传 .xlsx 或 .csv 文件"),
+    "unsupported_format": _l("不支持旧版 .xls 文件，请另存为 .xlsx 或 .csv"),
+    "missing_columns": _l("未找到表头：姓名、身份证号、单位代码"),
+    "empty_file": _l("文件中没有职工数据"),
+    "too_many_rows": _l("行数过多，请分批导入"),
+    "file_too_large": _l("文件过大"),
 }
 
 
@@ -50,7 +52,22 @@ def _allow_large_rosters() -> None:
 
 
 def _message(code: str, message: str) -> str:
-    return ROSTER_MESSAGES.get(code) or chinese(code, message)
+    return str(ROSTER_MESSAGES.get(code) or chinese(code, message))
+
+
+# claims.registry's enrolment-share warning as workflows.roster words it, per unit.
+_SHARE_WARNING = re.compile(r"(?P<unit>\S+): 本单位(?P<product>.+)参保 (?P<enrolled>\d+)/"
+                            r"(?P<employees>\d+) 人，低于要求的 (?P<share>\d+%)。")
+
+
+def _warning(text: str) -> str:
+    """A roster warning in the page's language; one not known here shows as written."""
+    share = _SHARE_WARNING.fullmatch(text)
+    if share is None:
+        return text
+    product = share["product"]
+    return _("%(unit)s: 本单位%(product)s参保 %(enrolled)s/%(employees)s 人，"
+             "低于要求的 %(share)s。", **{**share.groupdict(), "product": _(product)})
 
 
 def _problems(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,6 +108,7 @@ def roster_import() -> Any:
             status = error.status
         else:
             report = result.as_dict(roster)
+            report["warnings"] = [_warning(w) for w in report["warnings"]]
             problems = _problems(report["errors"])
             if dry_run:
                 db.rollback()

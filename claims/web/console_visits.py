@@ -8,7 +8,9 @@ from itertools import groupby
 from typing import Any
 
 from flask import Response, g, render_template, request
+from flask_babel import gettext
 
+from claims.money import format_fen
 from claims.runtime import get_runtime, get_session
 from claims.web.console import console
 from workflows.visits import (
@@ -40,6 +42,19 @@ def _chosen() -> tuple[str, int, date]:
 def _rows(day: date) -> list[VisitRow]:
     return visit_list(get_session(), get_runtime(), day,
                       unit_id=g.actor.unit_id if g.actor.is_unit_staff else None)
+
+
+@console.app_template_filter("visit_reason")
+def visit_reason(reason: str) -> str:
+    """Why a member is on the list, in the page's language: a product's name, or the large-claim
+    reason in workflows.visits' wording; anything else as written."""
+    runtime = get_runtime()
+    if reason in {p.name for p in runtime.catalogue.products.values()}:
+        return gettext(reason)
+    amount = format_fen(runtime.settings.onsite_threshold_fen)
+    if reason == f"大额理赔（{amount}元及以上）":
+        return gettext("大额理赔（%(amount)s元及以上）", amount=amount)
+    return reason
 
 
 @console.get("/visits")

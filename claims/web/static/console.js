@@ -1,6 +1,7 @@
 /* The console's one script. Every form works without it; it only adds conveniences:
    "add a row" on the remittance form (which offers ten blank rows), and the claim form's
-   estimate shown as the clerk types (the server computes it exactly as logging would). */
+   estimate shown as the clerk types (the server computes it exactly as logging would, and
+   names the documents in the page's language; the page carries the words around them). */
 (function () {
   "use strict";
   var button = document.getElementById("add-row");
@@ -48,10 +49,12 @@
       note.textContent = box.dataset.incomplete;
       return;
     }
-    output.textContent = answer.estimate + " 元";
+    // The page's wording (data- attributes, in its language) around the server's figures.
+    output.textContent = box.dataset.amount.replace("%(amount)s", answer.estimate);
     var notes = answer.warnings.slice();
     if (answer.missing_documents.length) {
-      notes.unshift(box.dataset.missing + "：" + answer.missing_documents.join("、"));
+      notes.unshift(box.dataset.missing.replace(
+        "%(documents)s", answer.missing_documents.join(box.dataset.separator)));
     }
     note.textContent = notes.join(" ");
   }
