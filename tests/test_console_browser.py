@@ -91,8 +91,11 @@ def test_a_claim_walks_from_logging_to_collection_through_the_pages(
         page.click("nav >> text=批次")
         page.click("#run-batch")
         page.wait_for_selector("#batch-state:has-text('未报送')")
+        asked: list[str] = []  # "deliver" moves the whole batch: the page asks first
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
         page.click("#deliver button[type=submit]")
         page.wait_for_selector("#batch-state:has-text('已报送')")
+        assert len(asked) == 1 and "其中 1 件理赔将一起转为“已报送市总”" in asked[0]
         sheet = tmp_path / "审核结果.xlsx"
         sheet.write_bytes(decisions_sheet([row(claim_no, "核准", 1250.0)]))
         page.set_input_files("#file", str(sheet))

@@ -40,9 +40,11 @@ def test_adding_a_unit_and_a_member_through_the_forms(client: FlaskClient,
         "employee_count": "120"})
     assert answer.status_code == 303 and answer.headers["Location"] == "/console/units/U900"
     id_number = new_id_number(sex="F")
-    answer = post_form(client, "/console/members/new", {
-        "unit_code": "U900", "name": "钱红", "id_number": id_number, "phone": "13900000000"})
+    answer = post_form(client, "/console/members/new", {  # the code as a clerk may type it
+        "unit_code": "u900 ", "name": "钱红", "id_number": id_number, "phone": "13900000000"})
     assert answer.status_code == 303, answer.get_data(as_text=True)
+    assert answer.headers["Location"] == "/console/units/U900"
+    assert client.get("/console/units/u900").status_code == 200
     member = county.clerk.get("/api/v1/members?unit_code=U900").json[0]
     assert member["name"] == "钱红" and member["sex"] == "F"
     page = client.get("/console/units/U900").get_data(as_text=True)

@@ -7,6 +7,7 @@ import json
 
 from payout_world import approved_claims, remit
 from servers import free_port, http_receiver
+from test_console import sign_in
 
 from workflows.notify import dispatch_due
 
@@ -52,7 +53,7 @@ def test_unit_staff_see_their_own_units_notices_only(county) -> None:
 
 
 def test_a_failed_notice_is_sent_again_once_when_its_channel_is_back(
-        app, county, monkeypatch) -> None:
+        app, county, client, monkeypatch) -> None:
     runtime = app.extensions["mutualaid"]
     [approved] = approved_claims(app, county, ["900.00"])
     assert remit(county, [approved]).status_code == 201
@@ -73,6 +74,9 @@ def test_a_failed_notice_is_sent_again_once_when_its_channel_is_back(
                              {"now": True}).status_code == 422
     trail = county.clerk.get(f"/api/v1/claims/{approved['claim_no']}/events").json
     assert trail[-1]["event"] == "notification_resent" and trail[-1]["actor"] == "clerk"
+    sign_in(client, county)
+    page = client.get(f"/console/claims/{approved['claim_no']}").get_data(as_text=True)
+    assert "通知已重新排队发送" in page and "职工：互助金到账领取通知" in page
     with http_receiver() as (gateway, url):
         monkeypatch.setenv("MUTUALAID_SMS_URL", url)
         assert dispatch_due(runtime).sent == 1

@@ -40,7 +40,7 @@ blp = Blueprint("batches", __name__, url_prefix="/api/v1/batches",
                 description="Weekly batches to the city office")
 
 # Text types without a charset: werkzeug appends "; charset=utf-8" to every text/* mimetype.
-_MIMETYPES = {"xlsx": XLSX_TYPE, "csv": "text/csv", "cover": "text/html"}
+MANIFEST_TYPES = {"xlsx": XLSX_TYPE, "csv": "text/csv", "cover": "text/html"}
 _BATCH_FIELDS = ("batch_no", "week", "claim_count", "total_claimed", "sealed_at", "delivered_at",
                  "manifest_written_at", "transmission", "transmission_state",
                  "transmission_attempts", "transmission_error", "transmission_next_try_at",
@@ -134,7 +134,7 @@ class ManifestView(MethodView):
                 files = current_manifest(session, runtime, fresh)
         kind = query["format"]
         path = {"xlsx": files.xlsx, "csv": files.csv, "cover": files.cover}[kind]
-        return send_file(path, mimetype=_MIMETYPES[kind], as_attachment=kind != "cover",
+        return send_file(path, mimetype=MANIFEST_TYPES[kind], as_attachment=kind != "cover",
                          download_name=path.name, max_age=0)
 
 

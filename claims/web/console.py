@@ -292,7 +292,9 @@ NOTICES = {"funds_received": _l("互助金到账领取通知"),
            "materials_requested": _l("补交材料通知"), "onsite_scheduled": _l("现场理赔通知"),
            "remind_uncollected": _l("互助金待领取提醒"), "chase_materials": _l("补交材料提醒")}
 RECIPIENTS = {"unit": _l("单位工会"), "worker": _l("职工")}
-NOTICE_SENT = "notification_sent"
+# What an audit row of one of the claim's notices says (workflows.notify).
+NOTICE_EVENTS = {"notification_sent": _l("通知已发送"),
+                 "notification_resent": _l("通知已重新排队发送")}
 
 
 def _event_label(event: ClaimEvent) -> Any:
@@ -302,12 +304,12 @@ def _event_label(event: ClaimEvent) -> Any:
     spec = EVENTS_BY_NAME.get(event.event)
     if spec is not None:
         return spec.label
-    return _l("通知已发送") if event.event == NOTICE_SENT else event.event
+    return NOTICE_EVENTS.get(event.event, event.event)
 
 
 def _notice_detail(event: ClaimEvent) -> str | None:
     """To whom a sent notice went, and which one, e.g. 单位工会：补交材料提醒."""
-    if event.event != NOTICE_SENT:
+    if event.event not in NOTICE_EVENTS:
         return None
     payload = event.payload or {}
     template = payload.get("template") or ""

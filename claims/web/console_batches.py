@@ -13,6 +13,7 @@ from flask import g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from sqlmodel import col, select
 
+from claims.api.batches import MANIFEST_TYPES
 from claims.api.claims import claim_view, visible_claims
 from claims.db import session_scope
 from claims.models import Batch, Claim
@@ -25,10 +26,7 @@ from workflows.batch import deliver_batch, lock_batches, run_weekly_batch, total
 from workflows.errors import DomainError, FieldError, RuleFailed
 from workflows.manifest import current_manifest, manifest_files
 from workflows.payout import apply_decisions
-from workflows.transmission import XLSX_TYPE
 
-MANIFEST_TYPES = {"xlsx": XLSX_TYPE, "csv": "text/csv; charset=utf-8",
-                  "cover": "text/html; charset=utf-8"}
 # rows.7.核准金额: the sheet's row number and the column the clerk sees.
 _SHEET_FIELD = re.compile(r"^rows\.(\d+)\.(.+)$")
 

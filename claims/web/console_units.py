@@ -79,7 +79,8 @@ def units() -> str:
 
 @console.get("/units/<code>")
 def unit_page(code: str) -> Any:
-    """One unit and its members (ID numbers masked), a page at a time."""
+    """One unit and its members (ID numbers masked), a page at a time; its code in any case."""
+    code = code.strip().upper()
     row = get_session().execute(
         _units_query(get_runtime().today()).where(Unit.code == code)).first()
     if row is None:
@@ -140,14 +141,15 @@ def new_member() -> Any:
             body["id_number"] = id_number
         db = get_session()
         try:
-            member = register_member(db, **{"phone": None, **MemberInSchema().load(body)})
+            fields = {"phone": None, **MemberInSchema().load(body)}  # the code upper-cased
+            member = register_member(db, **fields)
         except ma.ValidationError as error:
             errors = schema_field_errors(error)
         except DomainError as error:
             db.rollback()
             errors, status = domain_errors(error), error.status
         else:
-            name, unit_code = member.name, typed["unit_code"]
+            name, unit_code = member.name, fields["unit_code"]
             db.commit()
             flask.flash(_("已登记参保职工 %(name)s。", name=name))
             return redirect(url_for("console.unit_page", code=unit_code), 303)

@@ -1,7 +1,17 @@
 /* The console's one script. Every form works without it; it only adds conveniences:
-   "add a row" on the remittance form (which offers ten blank rows), and the claim form's
+   a question before a form that moves many claims at once (data-confirm), "add a row" on
+   the remittance form (which offers ten blank rows), and the claim form's
    estimate shown as the clerk types (the server computes it exactly as logging would, and
    names the documents in the page's language; the page carries the words around them). */
+(function () {
+  "use strict";
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
+    });
+  });
+}());
+
 (function () {
   "use strict";
   var button = document.getElementById("add-row");
