@@ -167,6 +167,23 @@ def test_logging_a_claim_without_a_required_field_answers_422_naming_it(county):
     assert "incident_date" in error_fields(answer)
 
 
+def test_every_missing_field_is_named_in_one_answer_the_products_expenses_too(county):
+    member = enrolled_member(county)
+    answer = county.clerk.post(CLAIMS, {"id_number": member["id_number"],
+                                        "product_code": "inpatient"})
+    assert answer.status_code == 422
+    assert {(e["field"], e["code"]) for e in answer.json["errors"]} == {
+        (field, "required") for field in ("cause", "incident_date", "total_expense",
+                                          "insurance_paid", "self_paid")}
+    lump_sum = county.clerk.post(CLAIMS, {"id_number": member["id_number"],
+                                          "product_code": "critical_illness"})
+    assert {e["field"] for e in lump_sum.json["errors"]} == {"cause", "incident_date"}
+    typed_wrong = county.clerk.post(CLAIMS, {**county.claim_body(member),
+                                             "total_expense": "1.234"})
+    assert [(e["field"], e["code"]) for e in typed_wrong.json["errors"]] == [
+        ("total_expense", "too_many_decimals")]
+
+
 # --- GET /claims/{claim_no} -----------------------------------------------------------------
 
 
