@@ -61,6 +61,8 @@ def test_a_second_run_adds_to_the_open_batch_and_counts_every_claim(county):
     assert (again.json["claim_count"], again.json["sealed"]) == (3, 1)
     assert again.json["total_claimed"] == "3750.00"
     assert len(county.clerk.get("/api/v1/batches").json) == 1
+    # Sealed as it now stands: the batch page and the cover sheet date the last claims in.
+    assert again.json["sealed_at"] > first["sealed_at"]
 
 
 def test_deliver_submits_every_claim_and_a_later_run_makes_a_supplementary_batch(county):

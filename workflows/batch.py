@@ -121,7 +121,9 @@ def seal_weekly_batch(session: Session, runtime: Runtime, actor: Actor) -> SealR
     )
     batch.claim_count += sealed
     batch.total_claimed += total
-    # The batch grew: its manifest must be written (and sent) again, now.
+    # The batch grew: sealed as it now stands (the batch page's and the cover sheet's 装批
+    # date), and its manifest must be written (and sent) again, now.
+    batch.sealed_at = datetime.now(UTC)
     batch.manifest_written_at = None
     batch.transmission_state = "pending"
     batch.transmission_next_try_at = None
