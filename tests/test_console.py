@@ -104,6 +104,18 @@ def test_the_list_filters_by_claim_number_and_unit(client: FlaskClient, county: 
     assert second["claim_no"] in html and first["claim_no"] not in html
 
 
+def test_the_list_says_how_many_documents_a_claim_still_lacks(client: FlaskClient,
+                                                               county: County) -> None:
+    lacking = county.claim(documents=["claim_form", "id_card"])
+    complete = county.claim()
+    sign_in(client, county)
+    html = client.get("/console/claims").get_data(as_text=True)
+    row = html[html.index(f">{lacking['claim_no']}</a>"):]
+    assert "缺 3 件材料" in row[:row.index("</tr>")]
+    row = html[html.index(f">{complete['claim_no']}</a>"):]
+    assert "件材料" not in row[:row.index("</tr>")]
+
+
 def test_the_list_filters_by_product_with_its_total(client: FlaskClient, county: County) -> None:
     member = county.member()
     county.enrol(member, "critical_illness")
@@ -178,6 +190,7 @@ def test_the_claim_page_lists_the_notices_sent_about_it(client: FlaskClient,
     html = page.get_data(as_text=True)
     assert page.status_code == 200, html
     assert "通知已发送" in html and "单位工会：补交材料通知" in html
+    assert "材料：互助金申请表" in html  # the document asked for again, named in the history
     english = client.get(f"/console/claims/{claim['claim_no']}?lang=en").get_data(as_text=True)
     assert "Notice sent" in english and "Unit union: materials requested" in english
 

@@ -180,6 +180,9 @@ def test_a_death_claim_logged_in_the_form_is_found_by_the_beneficiary(
     assert answer.status_code == 303, answer.get_data(as_text=True)
     claim = county.clerk.get(f"/api/v1/claims/{answer.headers['Location'].rsplit('/', 1)[-1]}")
     assert claim.json["death"] and claim.json["beneficiary"]["name"] == "王秀英"
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "身故理赔" in page and beneficiary not in page
+    assert f'id="beneficiary">王秀英（配偶）{claim.json["beneficiary"]["id_number_masked"]}' in page
     found = post_form(client, "/console/counter", {"id_number": beneficiary})
     html = found.get_data(as_text=True)
     assert claim.json["claim_no"] in html and "王秀英" in html and beneficiary not in html

@@ -83,7 +83,11 @@ def test_unit_staff_see_their_own_unit_only_and_may_not_add(client: FlaskClient,
     html = client.get("/console/units").get_data(as_text=True)
     assert mine["code"] in html and theirs["code"] not in html
     assert client.get(f"/console/units/{theirs['code']}").status_code == 404
-    assert client.get(f"/console/units/{mine['code']}").status_code == 200
+    page = client.get(f"/console/units/{mine['code']}")
+    assert page.status_code == 200
+    # Their own roster they import themselves: linked from their pages, the county's forms not.
+    assert 'href="/console/members/import' in page.get_data(as_text=True)
+    assert 'href="/console/members/import"' in html and "/console/units/new" not in html
     assert client.get("/console/units/new").status_code == 403
     answer = post_form(client, "/console/members/new", {
         "unit_code": mine["code"], "name": "周杰", "id_number": new_id_number()})

@@ -400,3 +400,15 @@ def test_reports_page_in_a_browser_with_the_demo_county(chromium: Any, live_serv
         assert horizontal_overflow(page) == 0  # on a phone the tables scroll in their box
     finally:
         page.context.close()
+
+
+def test_the_weekly_chart_counts_claims_in_whole_numbers_each_once(app) -> None:
+    from claims.web.charts import claims_and_payouts
+
+    weekly = [{"week": "2026-W47", "claims": 2, "paid": 0},
+              {"week": "2026-W48", "claims": 1, "paid": 150000}]
+    with app.test_request_context():
+        svg = str(claims_and_payouts(weekly, "每周理赔登记与兑付", "nonce"))
+    axis = re.search(r'<g class="axis y[^"]*">(.*?)</g></g>', svg, re.DOTALL)
+    assert axis is not None
+    assert re.findall(r"<text[^>]*>([^<]*)</text>", axis.group(1)) == ["0", "1", "2"]

@@ -45,6 +45,21 @@ def test_the_form_works_without_javascript(client: FlaskClient, app: Flask,
     assert member["id_number"] not in html
 
 
+def test_an_amount_is_shown_only_while_money_may_come(client: FlaskClient, app: Flask,
+                                                     county: County) -> None:
+    def page(state: str) -> str:
+        claim, member = claim_in(app, county, state)
+        return post_form(client, {"by": "claim", "claim_no": claim["claim_no"],
+                                  "id_last6": member["id_number"][-6:]}).get_data(as_text=True)
+
+    assert "预估互助金" in page("submitted")
+    notified = page("notified")
+    assert "市总核准" in notified and "预估互助金" not in notified
+    for state in ("rejected", "withdrawn"):
+        html = page(state)
+        assert "预估互助金" not in html and "市总核准" not in html and " 元" not in html
+
+
 def test_a_wrong_guess_on_the_page_is_told_beside_the_field(client: FlaskClient,
                                                            county: County) -> None:
     member = enrolled(county)

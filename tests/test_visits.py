@@ -11,7 +11,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from conftest import County
+from conftest import County, new_id_number
 from flask import Flask
 
 from workflows.jobs import JOBS, load_schedules, run_job
@@ -79,6 +79,17 @@ def test_serious_illness_and_large_claims_of_the_past_year_are_listed_by_unit(
     # A year later these claims are more than a year before the festival.
     later = county.clerk.get(f"/api/v1/visits?festival=spring&year={day.year + 2}")
     assert later.status_code == 200 and later.json == []
+
+
+def test_a_member_whose_death_claim_is_logged_is_not_visited(
+        county: County, world: dict[str, Any]) -> None:
+    member = world["large"]
+    county.enrol(member, "accident")
+    county.claim(member, "accident", cause="accident", death=True, total_expense="0",
+                 insurance_paid="0", self_paid="0", beneficiary={
+        "name": "王秀英", "id_number": new_id_number(sex="F"), "relation": "配偶"})
+    assert names(county.clerk.get("/api/v1/visits")) == {
+        "职工critical", "职工female", "职工other_unit"}
 
 
 def test_unit_staff_see_their_own_unit_and_bad_filters_are_refused(

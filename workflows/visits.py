@@ -40,6 +40,8 @@ PREPARE_DAYS_AHEAD = 14  # the job prepares the list two weeks before the festiv
 LOOKBACK_DAYS = 365  # "in the past year": incidents within a year before the festival
 SERIOUS_KIND = "lump_sum"  # the catalogue's lump-sum products pay on a serious diagnosis
 NOT_COUNTED_STATES = ("withdrawn", "rejected")
+_deaths = sa.table("claim", sa.column("member_id"), sa.column("death"),
+                   sa.column("state")).alias("deaths")
 FIRST_YEAR, LAST_YEAR = 1901, 2099  # what the lunar calendar library covers for both festivals
 EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("unit_code", "单位代码"),
@@ -129,6 +131,9 @@ def visit_list(session: Session, runtime: Runtime, day: date, *,
     catalogue = runtime.catalogue
     serious = sorted(code for code, p in catalogue.products.items() if p.kind == SERIOUS_KIND)
     amount = sa.func.coalesce(Claim.approved_amount, Claim.estimate)
+    # A member with a death claim (not withdrawn: one logged by mistake) is not visited.
+    deceased = sa.exists().where(_deaths.c.member_id == Member.id, _deaths.c.death.is_(True),
+                                 _deaths.c.state != "withdrawn")
     query = (
         sa.select(Claim.claim_no, Claim.product_code, Claim.incident_date, amount,
                   Member.id, Member.name, Member.id_number, Member.sex, Member.phone,
@@ -139,7 +144,8 @@ def visit_list(session: Session, runtime: Runtime, day: date, *,
                Claim.incident_date <= day,
                Claim.state.not_in(NOT_COUNTED_STATES),  # type: ignore[attr-defined]
                sa.or_(Claim.product_code.in_(serious),  # type: ignore[attr-defined]
-                      amount >= threshold))
+                      amount >= threshold),
+               ~deceased)
         .order_by(Unit.code, Member.name, Member.id, Claim.incident_date, Claim.claim_no)
     )
     if unit_id is not None:

@@ -59,12 +59,22 @@ def _labels(weeks: Sequence[str]) -> list[str]:
     return [_week_label(w) for w in weeks]
 
 
+def count_ticks(values: Sequence[int]) -> list[int]:
+    """Whole-number ticks from 0 past the largest count, about five of them: left to itself
+    the chart ticks 0.25, 0.5, ... for small counts, which read 0 0 0 1 1 as whole numbers."""
+    top = max(values, default=0) or 1
+    step = -(-top // 5)  # ceiling
+    return list(range(0, top + step, step))
+
+
 def claims_and_payouts(weekly: list[dict[str, Any]], title: str, nonce: str) -> Markup:
     """Bars: claims logged per week; line: yuan paid out per week (second axis)."""
+    counts = [w["claims"] for w in weekly]
     chart = pygal.Bar(**_config(title=title, width=900, height=320, x_label_rotation=0,
-                                show_minor_x_labels=False, x_labels_major_every=4))
+                                show_minor_x_labels=False, x_labels_major_every=4,
+                                y_labels=count_ticks(counts)))
     chart.x_labels = _labels([w["week"] for w in weekly])
-    chart.add(_("登记件数"), [w["claims"] for w in weekly])
+    chart.add(_("登记件数"), counts)
     chart.add(_("兑付金额（元）"), [round(w["paid"] / 100) for w in weekly], secondary=True)
     return inline(chart, nonce)
 

@@ -292,6 +292,8 @@ NOTICES = {"funds_received": _l("互助金到账领取通知"),
            "materials_requested": _l("补交材料通知"), "onsite_scheduled": _l("现场理赔通知"),
            "remind_uncollected": _l("互助金待领取提醒"), "chase_materials": _l("补交材料提醒")}
 RECIPIENTS = {"unit": _l("单位工会"), "worker": _l("职工")}
+# Events whose audit row names documents (payload "documents": codes).
+DOCUMENT_EVENTS = frozenset({"attach_documents", "request_materials"})
 # What an audit row of one of the claim's notices says (workflows.notify).
 NOTICE_EVENTS = {"notification_sent": _l("通知已发送"),
                  "notification_resent": _l("通知已重新排队发送")}
@@ -307,8 +309,15 @@ def _event_label(event: ClaimEvent) -> Any:
     return NOTICE_EVENTS.get(event.event, event.event)
 
 
-def _notice_detail(event: ClaimEvent) -> str | None:
-    """To whom a sent notice went, and which one, e.g. 单位工会：补交材料提醒."""
+def _event_detail(event: ClaimEvent) -> str | None:
+    """What an audit row was about, beyond its name: the documents brought or asked for, or
+    to whom a notice went and which one (单位工会：补交材料提醒)."""
+    codes = [code for code in (event.payload or {}).get("documents") or []
+             if isinstance(code, str)] if event.event in DOCUMENT_EVENTS else []
+    if codes:
+        names = get_runtime().catalogue.document_names
+        return _("材料：%(documents)s",
+                 documents=_("、").join(_(names.get(code, code)) for code in codes))
     if event.event not in NOTICE_EVENTS:
         return None
     payload = event.payload or {}
@@ -322,7 +331,7 @@ def _timeline(claim_id: int) -> list[dict[str, Any]]:
     events = get_session().exec(select(ClaimEvent).where(ClaimEvent.claim_id == claim_id)
                                 .order_by(ClaimEvent.id))  # type: ignore[arg-type]
     tz = get_runtime().settings.tz  # stamps are UTC; a clerk reads the county's clock
-    return [{"label": _event_label(e), "detail": _notice_detail(e),
+    return [{"label": _event_label(e), "detail": _event_detail(e),
              "event": e, "at": e.at.astimezone(tz), "to": STATES.get(e.to_state, e.to_state),
              "from": STATES.get(e.from_state or "", ""), "reason": e.payload.get("reason")}
             for e in events]
