@@ -10,6 +10,7 @@ from claims.schemas.fields import (
     Identifier,
     IdNumber,
     Money,
+    Shaped,
     StrictBoolean,
     StrictInteger,
     Text,
@@ -101,8 +102,8 @@ class ClaimSchema(ma.Schema):
     self_paid = Money()
     disability_grade = ma.fields.Integer(allow_none=True)
     death = ma.fields.Boolean()
-    beneficiary = ma.fields.Nested(BeneficiarySchema, allow_none=True)
-    documents = ma.fields.List(ma.fields.Nested(DocumentSchema))
+    beneficiary = Shaped(BeneficiarySchema, allow_none=True)
+    documents = Shaped(DocumentSchema, many=True)
     missing_documents = ma.fields.List(ma.fields.String())
     estimate = Money()
     approved_amount = Money(allow_none=True)

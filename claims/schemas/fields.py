@@ -137,3 +137,17 @@ class StrictBoolean(ma.fields.Boolean):
         if not isinstance(value, bool):
             raise coded("invalid_type", "Not a valid boolean.")
         return value
+
+
+class Shaped(ma.fields.Nested):
+    """Answers only: objects the view built already in the nested schema's shape (strings and
+    nulls), copied key by key rather than dumped through the schema again; the schema still
+    documents them in the OpenAPI document."""
+
+    def _serialize(self, nested_obj: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if nested_obj is None:
+            return None
+        keys = tuple(self.schema.fields)
+        if self.many:
+            return [{key: item.get(key) for key in keys} for item in nested_obj]
+        return {key: nested_obj.get(key) for key in keys}
