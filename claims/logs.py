@@ -115,18 +115,34 @@ def path_template() -> str:
     return rule.rule if rule is not None else "<unmatched>"
 
 
+def new_request_id() -> str:
+    """A fresh request id that the log's masking leaves as it is: one hex id in a couple of
+    thousand has 18 digits in a row, which would be logged masked, not as answered."""
+    while True:
+        candidate = uuid.uuid4().hex
+        if _ID_NUMBER.search(candidate) is None:
+            return candidate
+
+
+def request_id_of(given: str) -> str:
+    """The client's X-Request-ID if it is a plain token that logs as sent, else a new one (an
+    ID number in it would be masked in the log, and the id found nowhere)."""
+    if _REQUEST_ID.match(given) and _ID_NUMBER.search(given) is None:
+        return given
+    return new_request_id()
+
+
 def init_request_logging(app: Flask) -> None:
     """A request id from X-Request-ID (or a new one), echoed back; one access line a request."""
 
     @app.before_request
     def _start() -> None:
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = request_id_of(request.headers.get("X-Request-ID", ""))
         g.request_started = time.perf_counter()
 
     @app.after_request
     def _finish(response: flask.Response) -> flask.Response:
-        request_id = g.get("request_id") or uuid.uuid4().hex
+        request_id = g.get("request_id") or new_request_id()
         response.headers["X-Request-ID"] = request_id
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None

@@ -9,10 +9,16 @@
 # The file is written under a temporary name, checked (pg_restore --list / integrity_check),
 # then renamed; the last line printed is its path. Exit code non-zero on any failure.
 set -euo pipefail
+umask 077  # a backup holds every member's full ID number: for its owner's eyes only
 
 url="${MUTUALAID_DATABASE_URL:-}"
+if [[ -z "$url" && -n "${MUTUALAID_INSTANCE_PATH:-}" ]]; then
+  # As the app does: unset, the database is the SQLite file in the instance folder.
+  url="sqlite:///$(realpath -m "$MUTUALAID_INSTANCE_PATH")/mutualaid.db"
+fi
 if [[ -z "$url" ]]; then
-  echo "backup.sh: set MUTUALAID_DATABASE_URL to the database to back up" >&2
+  echo "backup.sh: set MUTUALAID_DATABASE_URL (or MUTUALAID_INSTANCE_PATH, for its SQLite file)" \
+       "to the database to back up" >&2
   exit 2
 fi
 dest_dir="${1:-backups}"

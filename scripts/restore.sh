@@ -16,8 +16,13 @@ if [[ "${1:-}" != "--yes" || -z "${2:-}" ]]; then
 fi
 backup="$2"
 url="${MUTUALAID_DATABASE_URL:-}"
+if [[ -z "$url" && -n "${MUTUALAID_INSTANCE_PATH:-}" ]]; then
+  # As the app does: unset, the database is the SQLite file in the instance folder.
+  url="sqlite:///$(realpath -m "$MUTUALAID_INSTANCE_PATH")/mutualaid.db"
+fi
 if [[ -z "$url" ]]; then
-  echo "restore.sh: set MUTUALAID_DATABASE_URL to the database to restore into" >&2
+  echo "restore.sh: set MUTUALAID_DATABASE_URL (or MUTUALAID_INSTANCE_PATH, for its SQLite file)" \
+       "to the database to restore into" >&2
   exit 2
 fi
 if [[ ! -f "$backup" ]]; then

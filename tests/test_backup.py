@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -146,6 +147,25 @@ def test_restore_replaces_changes_made_after_the_backup(own_database: str,
     assert county.clerk.get(f"/api/v1/claims/{kept}").status_code == 200
     assert county.clerk.get(f"/api/v1/claims/{later}").status_code == 404
     app.extensions["mutualaid"].engine.dispose()
+
+
+def test_unset_the_database_is_the_instance_folders_file_and_the_backup_is_private(
+        tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    upgrade(f"sqlite:///{instance / 'mutualaid.db'}")
+    env = {key: value for key, value in os.environ.items()
+           if key != "MUTUALAID_DATABASE_URL"} | {"MUTUALAID_INSTANCE_PATH": str(instance),
+                                                  "MUTUALAID_PYTHON": sys.executable}
+    backup = subprocess.run(["bash", str(SCRIPTS / "backup.sh"), str(tmp_path / "backups")],
+                            env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert backup.returncode == 0, backup.stderr
+    written = Path(backup.stdout.strip().splitlines()[-1])
+    assert written.suffix == ".sqlite3" and stat.S_IMODE(written.stat().st_mode) == 0o600
+    env.pop("MUTUALAID_INSTANCE_PATH")
+    refused = subprocess.run(["bash", str(SCRIPTS / "backup.sh"), str(tmp_path)], env=env,
+                             capture_output=True, text=True, check=False, timeout=120)
+    assert refused.returncode == 2 and "MUTUALAID_INSTANCE_PATH" in refused.stderr
 
 
 def test_restore_refuses_without_yes_and_changes_nothing(own_database: str,

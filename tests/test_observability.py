@@ -123,6 +123,28 @@ def test_log_lines_are_json_with_the_request_id_taken_or_made(app, county, clien
     assert missing["status"] == 404 and missing["path"] == "/api/v1/claims/<string:claim_no>"
 
 
+def test_every_request_id_answered_is_found_in_the_log_as_answered(client, capfd):
+    capfd.readouterr()
+    # An id carrying an ID number would be logged masked: it is replaced, not echoed.
+    carried = client.get("/healthz", headers={"X-Request-ID": "ticket-110101199003077777"})
+    assert "110101199003077777" not in carried.headers["X-Request-ID"]
+    answered = [carried.headers["X-Request-ID"]]
+    answered += [client.get("/healthz").headers["X-Request-ID"] for _ in range(300)]
+    logged = {json.loads(line)["request_id"] for line in capfd.readouterr().err.splitlines()
+              if line.strip()}
+    assert set(answered) <= logged
+
+
+def test_a_made_request_id_never_looks_like_an_id_number(monkeypatch):
+    from claims import logs
+
+    # One uuid in a couple of thousand has 18 digits in a row; here the first two do.
+    made = iter(["ab" + "1" * 18 + "cdefabcdefab", "9abc" + "1" * 18 + "def0123456",
+                 "0123456789abcdef" * 2])
+    monkeypatch.setattr(logs.uuid, "uuid4", lambda: type("U", (), {"hex": next(made)})())
+    assert logs.new_request_id() == "0123456789abcdef" * 2
+
+
 @pytest.mark.parametrize("log_format", ["text"])
 def test_text_logs_when_asked(tmp_path, database_url, log_format):
     child = (
