@@ -285,6 +285,28 @@ def test_logging_a_claim_through_the_form(client: FlaskClient, county: County) -
     assert logged["state"] == "logged" and logged["missing_documents"] == []
 
 
+def test_unit_staff_log_a_claim_from_a_members_page_without_the_full_id_number(
+        client: FlaskClient, county: County) -> None:
+    member = county.member()
+    county.enrol(member)
+    other = county.member()  # another unit's
+    county.unit_staff(member["unit_code"])
+    sign_in(client, county, f"staff-{member['unit_code']}")
+    page = client.get(f"/console/members/{member['id']}").get_data(as_text=True)
+    assert f'href="/console/claims/new?member_id={member["id"]}"' in page
+    form = client.get(f"/console/claims/new?member_id={member['id']}").get_data(as_text=True)
+    assert member["id_number_masked"] in form and 'name="id_number"' not in form
+    assert member["id_number"] not in form
+    body = {k: v for k, v in county.claim_body(member).items() if k != "id_number"}
+    answer = post_form(client, "/console/claims/new", {**body, "member_id": member["id"]})
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    logged = county.clerk.get(f"/api/v1/claims/{answer.headers['Location'].rsplit('/', 1)[-1]}")
+    assert logged.json["member_id"] == member["id"]
+    # Another unit's member is not theirs to name: the plain form, nothing revealed.
+    form = client.get(f"/console/claims/new?member_id={other['id']}").get_data(as_text=True)
+    assert 'name="id_number"' in form and other["id_number_masked"] not in form
+
+
 def test_the_claim_form_shows_the_api_rules_beside_the_fields(client: FlaskClient,
                                                               county: County) -> None:
     member = county.member()

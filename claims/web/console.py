@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlmodel import select
+from werkzeug.datastructures import MultiDict
 
 from claims.api.claims import (
     claim_list_conditions,
@@ -28,10 +29,11 @@ from claims.api.claims import (
     visible_claim_ids,
     visible_claims,
 )
+from claims.api.members import visible_members
 from claims.api.security import login_guard
 from claims.api.status import client_address
 from claims.auth import Actor, check_password
-from claims.models import Claim, ClaimEvent, User
+from claims.models import Claim, ClaimEvent, Member, User
 from claims.money import format_fen
 from claims.rules import missing_documents
 from claims.runtime import get_runtime, get_session
@@ -412,6 +414,25 @@ def _warning_shown(warning: str) -> str:
     return _(warning)
 
 
+def _chosen_member(member_id: str | None) -> Any:
+    """The member a claim is logged for from their page (?member_id=), if the user may see
+    them: unit staff never see a full ID number, so they cannot type one."""
+    if not member_id or not member_id.isdigit() or len(member_id) > 9:
+        return None
+    row = get_session().execute(visible_members().where(Member.id == int(member_id))).first()
+    return row[0] if row else None
+
+
+def _claim_form(form: MultiDict[str, str]) -> MultiDict[str, str]:
+    """The posted claim form, the chosen member's ID number filled in (never sent to the page)."""
+    member = _chosen_member(form.get("member_id"))
+    if member is None:
+        return form
+    filled = form.copy()
+    filled["id_number"] = member.id_number
+    return filled
+
+
 @console.post("/claims/estimate")
 def estimate_claim() -> flask.Response:
     """The claim form as typed so far -> what logging it would record (JSON, nothing saved):
@@ -420,8 +441,8 @@ def estimate_claim() -> flask.Response:
     answer: dict[str, Any] = {"estimate": None, "missing_documents": [], "warnings": [],
                               "errors": {}}
     try:
-        draft = draft_claim(db, runtime.catalogue, g.actor, read_claim(request.form),
-                            runtime.today())
+        draft = draft_claim(db, runtime.catalogue, g.actor,
+                            read_claim(_claim_form(request.form)), runtime.today())
     except ma.ValidationError as error:
         answer["errors"] = schema_errors(error)
     except DomainError as error:
@@ -446,11 +467,12 @@ def new_claim() -> Any:
     # What was typed comes back after an error, the ID numbers too: the clerk's own entry, on
     # a page no cache keeps, rather than 18 digits to type again (with the typo out of sight).
     typed = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    member = _chosen_member(request.values.get("member_id"))
     if request.method == "POST":
         db, runtime = get_session(), get_runtime()
         try:
-            claim, _warnings = log_claim(db, catalogue, g.actor, read_claim(request.form),
-                                         runtime.today())
+            claim, _warnings = log_claim(db, catalogue, g.actor,
+                                         read_claim(_claim_form(request.form)), runtime.today())
         except ma.ValidationError as error:
             errors = schema_errors(error)
         except DomainError as error:
@@ -466,6 +488,7 @@ def new_claim() -> Any:
     checked = request.form.getlist("documents") if request.method == "POST" else []
     page = render_template(
         "console/claim_form.html", product=product, products=catalogue.products.values(),
+        member=member,
         causes={c: CAUSES.get(c, c) for c in product.causes}, errors=errors, typed=typed,
         checked=checked, has_grade=any(b.when == "disability" for b in product.benefits),
         documents=[(c, catalogue.document_names.get(c, c)) for c in product.document_codes])
