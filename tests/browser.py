@@ -118,3 +118,22 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+STAY_FIELDS = ("incident_date", "admission_date", "discharge_date", "hospital", "diagnosis",
+               "total_expense", "insurance_paid", "self_paid")
+
+
+def sign_in_and_fill_a_claim(page: Any, base: str, username: str, password: str,
+                             body: dict[str, Any], *, lang: str = "zh") -> None:
+    """Sign in at the console's form, open the in-patient claim form and type `body` in it
+    (the ID number and the stay's fields; documents and submitting are the test's)."""
+    page.goto(f"{base}/console/login?lang={lang}")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{base}/console/")
+    page.goto(f"{base}/console/claims/new?product_code=inpatient")
+    page.fill("#id_number", body["id_number"])
+    for name in STAY_FIELDS:
+        page.fill(f"#{name}", body[name])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser import horizontal_overflow, open_page, screenshot
+from browser import horizontal_overflow, open_page, screenshot, sign_in_and_fill_a_claim
 from conftest import PASSWORD, County
 from playwright.sync_api import expect
 
@@ -70,16 +70,8 @@ def test_a_claim_walks_from_logging_to_collection_through_the_pages(
     page = open_page(chromium, **DESK)
     base = live_server.url
     try:
-        page.goto(f"{base}/console/login")
-        page.fill("#username", "clerk")
-        page.fill("#password", PASSWORD)
-        page.click("button:has-text('登录')")
         # Log and verify.
-        page.goto(f"{base}/console/claims/new?product_code=inpatient")
-        page.fill("#id_number", member["id_number"])
-        for name in ("incident_date", "admission_date", "discharge_date", "hospital",
-                     "diagnosis", "total_expense", "insurance_paid", "self_paid"):
-            page.fill(f"#{name}", body[name])
+        sign_in_and_fill_a_claim(page, base, "clerk", PASSWORD, body)
         for code in body["documents"]:
             page.check(f"input[name=documents][value={code}]")
         page.click("form.claim-form button[type=submit]")

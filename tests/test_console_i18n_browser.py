@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from browser import open_page
+from browser import open_page, sign_in_and_fill_a_claim
 from conftest import PASSWORD, County
 
 DESK: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}, "locale": "en-GB",
@@ -20,15 +20,7 @@ def test_the_live_estimate_follows_the_pages_language(chromium: Any, live_server
     county.clerk  # noqa: B018 - creates the user
     page = open_page(chromium, **DESK)
     try:
-        page.goto(f"{live_server.url}/console/login?lang=en")
-        page.fill("#username", "clerk")
-        page.fill("#password", PASSWORD)
-        page.click("button:has-text('Sign in')")
-        page.goto(f"{live_server.url}/console/claims/new?product_code=inpatient")
-        page.fill("#id_number", member["id_number"])
-        for name in ("incident_date", "admission_date", "discharge_date", "hospital",
-                     "diagnosis", "total_expense", "insurance_paid", "self_paid"):
-            page.fill(f"#{name}", body[name])
+        sign_in_and_fill_a_claim(page, live_server.url, "clerk", PASSWORD, body, lang="en")
         page.wait_for_selector("#estimate:has-text('1250.00 yuan')")
         preview = page.inner_text("#estimate-preview")
         assert preview.startswith("Estimated benefit: 1250.00 yuan"), preview

@@ -183,23 +183,32 @@ def test_collect_refuses_and_changes_nothing(county, notified, fields, status, c
     assert _snapshot(county, notified["claim_no"]) == before
 
 
-def test_collect_pays_in_full_against_a_unique_receipt(app, county):
+def collect_both_with(app, county, first_receipt: str, second_receipt: str):
+    """Two notified claims (1250.00 and 300.00); the first collected against `first_receipt`,
+    then the second tried against `second_receipt`: the first's answer, the second's, and
+    whether the second claim is as it was before its try."""
     claims = approved_claims(app, county, ["1250.00", "300.00"])
     remit(county, claims)
     dispatch_due(runtime_of(app))
     first, second = claims
     paid = county.fire(first["claim_no"], "collect",
                        id_number=county.id_numbers[first["member_id"]],
-                       amount="1250.00", receipt_no="R-0001")
-    assert paid.status_code == 200, paid.json
-    assert paid.json["state"] == "collected" and paid.json["paid_amount"] == "1250.00"
+                       amount="1250.00", receipt_no=first_receipt)
     before = _snapshot(county, second["claim_no"])
     reused = county.fire(second["claim_no"], "collect",
                          id_number=county.id_numbers[second["member_id"]],
-                         amount="300.00", receipt_no="R-0001")
+                         amount="300.00", receipt_no=second_receipt)
+    return paid, reused, _snapshot(county, second["claim_no"]) == before
+
+
+def test_collect_pays_in_full_against_a_unique_receipt(app, county):
+    paid, reused, unchanged = collect_both_with(app, county, "R-0001", "R-0001")
+    assert paid.status_code == 200, paid.json
+    assert paid.json["state"] == "collected" and paid.json["paid_amount"] == "1250.00"
     assert reused.status_code == 409
     assert reused.json["errors"][0]["code"] == "duplicate_receipt"
-    assert _snapshot(county, second["claim_no"]) == before
+    assert unchanged
+    first = paid.json
     receipt = county.clerk.get(f"/api/v1/claims/{first['claim_no']}/receipt")
     assert receipt.status_code == 200 and receipt.mimetype == "text/html"
     page = receipt.get_data(as_text=True)
@@ -210,22 +219,12 @@ def test_collect_pays_in_full_against_a_unique_receipt(app, county):
 
 
 def test_a_receipt_number_used_already_answers_409_whatever_spaces_surround_it(app, county):
-    claims = approved_claims(app, county, ["1250.00", "300.00"])
-    remit(county, claims)
-    dispatch_due(runtime_of(app))
-    first, second = claims
-    paid = county.fire(first["claim_no"], "collect",
-                       id_number=county.id_numbers[first["member_id"]],
-                       amount="1250.00", receipt_no=" RC-1")
+    paid, reused, unchanged = collect_both_with(app, county, " RC-1", "RC-1 ")
     assert paid.status_code == 200 and paid.json["receipt_no"] == "RC-1", paid.json
-    before = _snapshot(county, second["claim_no"])
-    reused = county.fire(second["claim_no"], "collect",
-                         id_number=county.id_numbers[second["member_id"]],
-                         amount="300.00", receipt_no="RC-1 ")
     assert reused.status_code == 409, reused.json
     assert [(e["field"], e["code"]) for e in reused.json["errors"]] == [
         ("receipt_no", "duplicate_receipt")]
-    assert _snapshot(county, second["claim_no"]) == before
+    assert unchanged
 
 
 def test_proxy_collection_records_the_proxy_and_the_authorisation(app, county, notified):
