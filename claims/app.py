@@ -16,6 +16,7 @@ from werkzeug.wsgi import LimitedStream
 from claims.db import make_engine, write_intent
 from claims.runtime import Runtime, close_session, get_runtime, get_session
 from config.catalogue import load_catalogue
+from config.channels import check_channels
 from config.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024  # SPEC §7: a body over 1 MiB answers 413
@@ -55,9 +56,10 @@ class Request(FlaskRequest):
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app; `test_config` overrides Settings fields (database_url, timezone, ...)."""
-    settings = Settings.from_env()
+    settings = Settings.from_env()  # ConfigError on a value that cannot work
     if test_config:
         settings = replace(settings, **test_config)
+    check_channels(settings)  # read again per use; checked here so a bad one stops the start
     app = Flask(__name__, instance_path=str(settings.instance_path),
                 template_folder="web/templates", static_folder="web/static")
     app.request_class = Request

@@ -3,27 +3,92 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
+from typing import Any
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from claims.auth import ROLES, UserError, create_user
-from claims.db import session_scope
+from claims.db import make_engine, session_scope
 from claims.runtime import get_runtime
+from config.catalogue import DEFAULT_PRODUCTS_FILE, CatalogueError
+from config.reasons import DEFAULT_REASONS_FILE, ReasonsError
+from config.settings import ConfigError, database_url_for_display, file_error
+from workflows.jobs import DEFAULT_SCHEDULES_FILE, ScheduleError
+
+# The data files settings name, by the error their loader raises when create_app reads them.
+FILE_SETTINGS = {
+    CatalogueError: ("PRODUCTS_FILE", DEFAULT_PRODUCTS_FILE, "a product catalogue"),
+    ScheduleError: ("SCHEDULES_FILE", DEFAULT_SCHEDULES_FILE, "a schedules file"),
+    ReasonsError: ("REASONS_FILE", DEFAULT_REASONS_FILE, "a reasons file"),
+}
+START_ERRORS = (ConfigError, *FILE_SETTINGS)
+
+
+def start_error(error: Exception) -> str:
+    """What stopped a start, in one line: the setting, its value and what fits."""
+    for kind, (name, default, what) in FILE_SETTINGS.items():
+        if isinstance(error, kind):
+            return str(file_error(name, default, what, error))
+    return str(error)
 
 
 def _create_app() -> Flask:
     from claims.app import create_app
 
     # A command never embeds the scheduler (`mutualaid scheduler` runs it in the foreground).
-    return create_app({"embed_scheduler": False})
+    app = create_app({"embed_scheduler": False})
+    # Alembic logs a line per plugin it sets up, at INFO; its "Running upgrade ..." stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    return app
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+def _unreachable_database(ctx: click.Context) -> str | None:
+    """Why the database cannot be reached, or None when it can (the error was another)."""
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    url = app.extensions["mutualaid"].settings.database_url
+    engine = make_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        engine.connect().close()
+    except sa.exc.DBAPIError as error:
+        reason = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
+        return f"cannot reach the database at {database_url_for_display(url)}: {reason}"
+    finally:
+        engine.dispose()
+    return None
+
+
+class CommandGroup(FlaskGroup):
+    """The commands end on a setting that cannot work, or a database out of reach, with one
+    line ("Error: ...", exit code 1), not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except START_ERRORS as error:  # from create_app, or settings read again per use
+            raise click.ClickException(start_error(error)) from None
+        except sa.exc.OperationalError:
+            reason = _unreachable_database(ctx)
+            if reason is None:
+                raise
+            raise click.ClickException(reason) from None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        try:
+            ctx.ensure_object(ScriptInfo).load_app()
+        except START_ERRORS as error:  # `mutualaid --help`: the line, then the usage
+            click.echo(f"Error: {start_error(error)}\n", err=True)
+            return sorted(self.commands)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=CommandGroup, create_app=_create_app, add_default_commands=False,
              add_version_option=False)
 def cli() -> None:
     """mutualaid: the claims workflow of workers' mutual-aid insurance (职工互助保障)."""
@@ -37,9 +102,14 @@ db_group = click.Group("db", help="The database schema.")
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Create or upgrade the schema (Alembic)."""
+    from alembic.util import CommandError
+
     from migrations import upgrade
 
-    upgrade(get_runtime().settings.database_url, revision)
+    try:
+        upgrade(get_runtime().settings.database_url, revision)
+    except CommandError as error:  # an unknown revision, most likely
+        raise click.ClickException(f"--revision {revision}: {error}") from None
     click.echo(f"database at {revision}")
 
 
@@ -84,7 +154,7 @@ def _metrics_worker_exit(_server: object, worker: object) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the app with gunicorn (the production server)."""
     from gunicorn.app.wsgiapp import WSGIApplication
@@ -100,9 +170,16 @@ def serve(host: str, port: int, workers: int) -> None:
                 self.cfg.set("child_exit", _metrics_worker_exit)
 
         def load(self):  # type: ignore[no-untyped-def]
+            from gunicorn.errors import AppImportError
+
             from claims.app import create_app
 
-            return create_app()  # embeds the scheduler when MUTUALAID_EMBED_SCHEDULER=1
+            try:
+                return create_app()  # embeds the scheduler when MUTUALAID_EMBED_SCHEDULER=1
+            except START_ERRORS as error:
+                # gunicorn prints this one line (not a traceback) and stops: the app failed
+                # to load, so booting more workers would fail the same way.
+                raise AppImportError(f"Error: {start_error(error)}") from None
 
     Server("%(prog)s [OPTIONS]").run()
 
@@ -149,10 +226,8 @@ def scheduler() -> None:
     """Run the scheduler in the foreground: active while it holds the lock, else standing by."""
     from workflows.scheduler import SchedulerService
 
-    try:
-        service = SchedulerService(current_app._get_current_object())  # type: ignore[attr-defined]
-    except ValueError as error:  # settings that cannot work together
-        raise click.ClickException(str(error)) from None
+    # Settings that cannot work together raise ConfigError: CommandGroup prints the line.
+    service = SchedulerService(current_app._get_current_object())  # type: ignore[attr-defined]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

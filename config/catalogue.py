@@ -153,9 +153,18 @@ def _product(code: str, raw: dict[str, Any]) -> Product:
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
     """Read and check the catalogue file; raises CatalogueError naming what is wrong."""
-    with open(path or DEFAULT_PRODUCTS_FILE, "rb") as handle:
-        data = tomllib.load(handle)
-    products = {code: _product(code, raw) for code, raw in data.get("products", {}).items()}
+    where = Path(path or DEFAULT_PRODUCTS_FILE)
+    try:
+        with open(where, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise CatalogueError(f"{where}: cannot read the catalogue: {error}") from None
+    try:
+        products = {code: _product(code, raw) for code, raw in data.get("products", {}).items()}
+    except CatalogueError:
+        raise
+    except (ValueError, TypeError, AttributeError) as error:  # an amount or a table mistyped
+        raise CatalogueError(f"{where}: {error}") from None
     if not products:
         raise CatalogueError("the catalogue has no products")
     return Catalogue(products=products, document_names=dict(data.get("documents", {})))

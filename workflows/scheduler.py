@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from claims.db import make_engine, session_scope, write_intent
 from claims.models import SchedulerLease
 from claims.runtime import Runtime
+from config.settings import check_scheduler_timing
 from workflows.jobs import (
     Schedule,
     abandon_dead_runs,
@@ -204,9 +205,8 @@ class SchedulerService:
         self.runtime: Runtime = app.extensions["mutualaid"]
         self.schedules: dict[str, Schedule] = app.extensions["mutualaid.schedules"]
         settings = self.runtime.settings
-        if settings.scheduler_lease_seconds < 2 * settings.scheduler_heartbeat_seconds:
-            raise ValueError("MUTUALAID_SCHEDULER_LEASE_SECONDS must be at least twice "
-                             "MUTUALAID_SCHEDULER_HEARTBEAT_SECONDS")
+        check_scheduler_timing(settings.scheduler_lease_seconds,  # ConfigError if too short
+                               settings.scheduler_heartbeat_seconds)
         self.holder = runner_name()
         self.leader: Leader = (
             PostgresLeader(settings.database_url, self.holder)

@@ -1,0 +1,150 @@
+"""A MUTUALAID_* setting that cannot work stops a process at start with one line naming the
+variable, its value and what fits ("Error: ...", exit code non-zero, no traceback): real
+`mutualaid` processes, as an operator starts them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MUTUALAID = Path(sys.executable).with_name("mutualaid")
+BAD_SCHEDULES = "[nightly_cleanup]\nhour = 3\n"  # names no job
+BAD_PRODUCTS = "[products.acc]\nname = 'x'\n"  # no kind, no premium
+BAD_REASONS = '[[reasons]]\ncode = "Not A Code"\nlabel = "x"\nkind = "reject"\n'
+UNREACHABLE = "postgresql+psycopg://mutualaid:s3cret@127.0.0.1:1/mutualaid"  # nothing on port 1
+
+
+def service_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a process of the service: a scratch instance and these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
+    return env | {"MUTUALAID_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+                  "MUTUALAID_INSTANCE_PATH": str(tmp_path)} | settings
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`mutualaid ARGS`; one refused at start returns within a second or two."""
+    return subprocess.run([str(MUTUALAID), *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def assert_one_clear_line(done: subprocess.CompletedProcess[str], *names: str) -> None:
+    assert done.returncode != 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    for name in names:
+        assert name in line, done.stderr
+
+
+# (variable, value, what the error line says besides the variable)
+BAD_SETTINGS = [
+    ("MUTUALAID_TIMEZONE", "Mars/Olympus", "'Mars/Olympus' is not a time zone"),
+    ("MUTUALAID_TOKEN_TTL_SECONDS", "8h", "'8h' is not a whole number"),
+    ("MUTUALAID_TRUSTED_PROXIES", "one", "'one' is not a whole number"),
+    ("MUTUALAID_LOG_LEVEL", "LOUD", "'LOUD' is not a log level"),
+    ("MUTUALAID_ONSITE_THRESHOLD", "5k", "'5k' is not an amount in yuan"),
+    ("MUTUALAID_SUBSIDY_YUAN", "1.234", "at most two decimal places"),
+    ("MUTUALAID_PRODUCTS_FILE", "{tmp}/missing.toml", "is not an existing file"),
+    ("MUTUALAID_PRODUCTS_FILE", "{tmp}/products.toml", "is not a product catalogue"),
+    ("MUTUALAID_LOG_FORMAT", "xml", "'xml' is not one of json, text"),
+    ("MUTUALAID_TRANSMISSION", "ftp", "'ftp' is not one of folder, smtp, http"),
+    ("MUTUALAID_SCHEDULES_FILE", "{tmp}/schedules.toml", "nightly_cleanup"),
+    ("MUTUALAID_REASONS_FILE", "{tmp}/reasons.toml", "code must be"),
+    ("MUTUALAID_NOTIFY_UNIT_CHANNEL", "fax", "'fax' is not one of file, smtp, sms, print"),
+    ("MUTUALAID_SMTP_PORT", "abc", "'abc' is not a whole number"),
+    ("MUTUALAID_SCHEDULER_LEASE_SECONDS", "6", "at least twice"),
+    ("MUTUALAID_EMBED_SCHEDULER", "maybe", "'maybe' is not yes or no"),
+]
+
+
+def _bad_env(tmp_path: Path, variable: str, value: str) -> dict[str, str]:
+    (tmp_path / "schedules.toml").write_text(BAD_SCHEDULES)
+    (tmp_path / "reasons.toml").write_text(BAD_REASONS)
+    (tmp_path / "products.toml").write_text(BAD_PRODUCTS)
+    return service_env(tmp_path, **{variable: value.format(tmp=tmp_path)})
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), BAD_SETTINGS,
+                         ids=[f"{case[0].removeprefix('MUTUALAID_')}={case[1].split('/')[-1]}"
+                              for case in BAD_SETTINGS])
+def test_db_upgrade_refuses_a_bad_setting_in_one_line(tmp_path, variable, value, says):
+    done = run(["db", "upgrade"], _bad_env(tmp_path, variable, value))
+    assert_one_clear_line(done, f"Error: {variable}=", says)
+
+
+@pytest.mark.parametrize("command", [["jobs", "run", "flag_overdue"], ["scheduler"]],
+                         ids=["jobs-run", "scheduler"])
+@pytest.mark.parametrize(("variable", "value"), [
+    ("MUTUALAID_SCHEDULES_FILE", "{tmp}/schedules.toml"),
+    ("MUTUALAID_NOTIFY_UNIT_CHANNEL", "fax"),
+    ("MUTUALAID_SMTP_PORT", "abc"),
+    ("MUTUALAID_TIMEZONE", "Mars/Olympus"),
+], ids=["SCHEDULES_FILE", "NOTIFY_UNIT_CHANNEL", "SMTP_PORT", "TIMEZONE"])
+def test_jobs_and_the_scheduler_refuse_a_bad_setting_at_start(tmp_path, command, variable,
+                                                              value):
+    done = run(command, _bad_env(tmp_path, variable, value))
+    assert_one_clear_line(done, f"Error: {variable}=")
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["scheduler"]],
+                         ids=["db-upgrade", "scheduler"])
+def test_smtp_transmission_without_a_mail_server_is_refused_at_start(tmp_path, command):
+    done = run(command, service_env(tmp_path, MUTUALAID_TRANSMISSION="smtp"))
+    assert_one_clear_line(done, "MUTUALAID_SMTP_HOST is not set", "MUTUALAID_TRANSMISSION=smtp")
+
+
+@pytest.mark.parametrize("url", [UNREACHABLE, "sqlite:///{tmp}/no/such/folder/x.db"],
+                         ids=["postgres", "sqlite"])
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["jobs", "run", "flag_overdue"]],
+                         ids=["db-upgrade", "jobs-run"])
+def test_a_database_out_of_reach_is_one_line_without_its_password(tmp_path, url, command):
+    done = run(command, service_env(tmp_path, MUTUALAID_DATABASE_URL=url.format(tmp=tmp_path)))
+    assert_one_clear_line(done, "Error: cannot reach the database at")
+    assert "s3cret" not in done.stderr
+
+
+def test_an_unknown_revision_is_one_line(tmp_path):
+    done = run(["db", "upgrade", "--revision", "9999_nope"], service_env(tmp_path))
+    assert_one_clear_line(done, "9999_nope")
+
+
+def test_serve_refuses_zero_workers(tmp_path):
+    done = run(["serve", "--workers", "0"], service_env(tmp_path))
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert "Invalid value for '--workers'" in done.stderr
+
+
+def test_a_gunicorn_worker_that_cannot_load_the_app_logs_one_line(tmp_path):
+    # The serve command's gunicorn, without `mutualaid` building the app first: only the
+    # worker reads the settings, as when they change between the master's start and a worker's.
+    script = "from claims.cli import serve; serve.callback('127.0.0.1', 0, 1)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent,
+                          env=service_env(tmp_path, MUTUALAID_TIMEZONE="Mars/Olympus"))
+    assert done.returncode != 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "Error: MUTUALAID_TIMEZONE='Mars/Olympus' is not a time zone" in done.stderr
+    assert "App failed to load" in done.stderr
+
+
+def test_a_good_configuration_still_starts(tmp_path):
+    env = service_env(tmp_path, MUTUALAID_TIMEZONE="Asia/Shanghai", MUTUALAID_LOG_FORMAT="text",
+                      MUTUALAID_TRANSMISSION="smtp", MUTUALAID_SMTP_HOST="127.0.0.1",
+                      MUTUALAID_SMTP_PORT="2525", MUTUALAID_CITY_OFFICE_EMAIL="city@example.org",
+                      MUTUALAID_ONSITE_THRESHOLD="6000.50", MUTUALAID_EMBED_SCHEDULER="0")
+    upgraded = run(["db", "upgrade"], env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "Running upgrade" in upgraded.stderr and "setup plugin" not in upgraded.stderr
+    scheduler = subprocess.Popen([str(MUTUALAID), "scheduler"], env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            scheduler.wait(timeout=3)  # still running: it started
+    finally:
+        scheduler.terminate()
+        _, stderr = scheduler.communicate(timeout=30)
+    assert scheduler.returncode == 0, stderr
+    assert "scheduler started" in stderr and "Traceback" not in stderr
