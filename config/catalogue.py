@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from claims.money import yuan_to_fen
+from config.toml_files import read_toml
 
 DEFAULT_PRODUCTS_FILE = Path(__file__).with_name("products.toml")
 CONDITIONS = ("always", "medical", "disability", "death", "not_death")
@@ -154,11 +154,7 @@ def _product(code: str, raw: dict[str, Any]) -> Product:
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
     """Read and check the catalogue file; raises CatalogueError naming what is wrong."""
     where = Path(path or DEFAULT_PRODUCTS_FILE)
-    try:
-        with open(where, "rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise CatalogueError(f"{where}: cannot read the catalogue: {error}") from None
+    data = read_toml(where, CatalogueError, "catalogue")
     try:
         products = {code: _product(code, raw) for code, raw in data.get("products", {}).items()}
     except CatalogueError:

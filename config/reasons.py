@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from config.toml_files import read_toml
 
 log = logging.getLogger("mutualaid.reasons")
 
@@ -72,11 +73,7 @@ class ReasonTable:
 def load_reasons(path: str | Path | None = None) -> ReasonTable:
     """Read and check the reasons file; raises ReasonsError naming what is wrong."""
     where = Path(path or DEFAULT_REASONS_FILE)
-    try:
-        with open(where, "rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ReasonsError(f"{where}: cannot read the reasons: {error}") from None
+    data = read_toml(where, ReasonsError, "reasons")
     reasons: dict[str, Reason] = {}
     for index, raw in enumerate(data.get("reasons", []), start=1):
         entry = f"{where}: reason {index}"
