@@ -7,7 +7,7 @@ import json
 
 from payout_world import approved_claims, remit
 from servers import free_port, http_receiver
-from test_console import sign_in
+from test_console import post_form, sign_in
 
 from workflows.notify import dispatch_due
 
@@ -52,9 +52,8 @@ def test_unit_staff_see_their_own_units_notices_only(county) -> None:
     assert staff.post(f"/api/v1/notifications/{listed[0]['id']}/resend", {}).status_code == 403
 
 
-def test_a_failed_notice_is_sent_again_once_when_its_channel_is_back(
-        app, county, client, monkeypatch) -> None:
-    runtime = app.extensions["mutualaid"]
+def fail_a_worker_notice(app, county, monkeypatch) -> dict:
+    """A payout whose worker's SMS failed for good (the gateway down, one attempt allowed)."""
     [approved] = approved_claims(app, county, ["900.00"])
     assert remit(county, [approved]).status_code == 201
     monkeypatch.setenv("MUTUALAID_NOTIFY_WORKER_CHANNEL", "sms")
@@ -62,7 +61,14 @@ def test_a_failed_notice_is_sent_again_once_when_its_channel_is_back(
     monkeypatch.setenv("MUTUALAID_SMS_KEY", "k-1")
     monkeypatch.setenv("MUTUALAID_SMS_TEMPLATES", "funds_received_worker=SMS_100")
     monkeypatch.setenv("MUTUALAID_NOTIFY_MAX_ATTEMPTS", "1")
-    assert dispatch_due(runtime).failed == 1
+    assert dispatch_due(app.extensions["mutualaid"]).failed == 1
+    return approved
+
+
+def test_a_failed_notice_is_sent_again_once_when_its_channel_is_back(
+        app, county, client, monkeypatch) -> None:
+    runtime = app.extensions["mutualaid"]
+    approved = fail_a_worker_notice(app, county, monkeypatch)
     [failed] = outbox(county.clerk, state="failed").json
     assert failed["recipient_kind"] == "worker" and failed["last_error"]
     pending = county.clerk.post(f"/api/v1/notifications/{failed['id']}/resend", {})
@@ -84,3 +90,30 @@ def test_a_failed_notice_is_sent_again_once_when_its_channel_is_back(
     assert len(gateway.requests) == 1
     sent = county.clerk.get(f"/api/v1/notifications/{failed['id']}").json
     assert sent["state"] == "sent" and sent["channel"] == "sms" and sent["sent_at"]
+
+
+def test_the_console_warns_of_failed_notices_and_sends_one_again(
+        app, county, client, monkeypatch) -> None:
+    approved = fail_a_worker_notice(app, county, monkeypatch)
+    [failed] = outbox(county.clerk, state="failed").json
+    sign_in(client, county)
+    home = client.get("/console/").get_data(as_text=True)
+    assert 'id="failed-notices"' in home and "/console/notifications?state=failed" in home
+    page = client.get("/console/notifications?state=failed").get_data(as_text=True)
+    row = page[page.index(f'id="notice-{failed["id"]}"'):]
+    row = row[:row.index("</tr>")]
+    assert approved["claim_no"] in row and "发送失败" in row and "重新发送" in row
+    answer = post_form(client, f"/console/notifications/{failed['id']}/resend",
+                       {"state": "failed"})
+    assert answer.status_code == 303
+    assert "将在一分钟内发送" in client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert county.clerk.get(f"/api/v1/notifications/{failed['id']}").json["state"] == "pending"
+    assert 'id="failed-notices"' not in client.get("/console/").get_data(as_text=True)
+
+
+def test_unit_staff_have_no_outbox_page(county, client) -> None:
+    claim = county.claim()
+    county.unit_staff(claim["unit_code"])
+    sign_in(client, county, f"staff-{claim['unit_code']}")
+    assert client.get("/console/notifications").status_code == 403
+    assert 'href="/console/notifications"' not in client.get("/console/").get_data(as_text=True)
