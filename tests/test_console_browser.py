@@ -131,3 +131,31 @@ def test_a_claim_walks_from_logging_to_collection_through_the_pages(
             assert horizontal_overflow(page) == 0, path
     finally:
         page.context.close()
+
+
+TABLET: dict[str, Any] = {"viewport": {"width": 768, "height": 1024}, "has_touch": True,
+                          "is_mobile": True, "locale": "zh-CN", "timezone_id": "Asia/Shanghai"}
+
+
+def test_on_a_tablet_every_link_a_finger_needs_is_44_px_tall(
+        chromium: Any, live_server: Any, county: County) -> None:
+    for _ in range(3):
+        county.claim()
+    county.clerk  # noqa: B018 - creates the user
+    page = open_page(chromium, **TABLET)
+    try:
+        page.goto(f"{live_server.url}/console/login")
+        page.fill("#username", "clerk")
+        page.fill("#password", PASSWORD)
+        page.click("form button[type=submit]")
+        page.wait_for_selector("h1:has-text('今日待办')")
+        small = page.evaluate("""() => [...document.querySelectorAll(
+                '.nav a, .nav .link, .sublinks a, .links a')]
+            .filter(el => el.getBoundingClientRect().height < 44).map(el => el.textContent)""")
+        assert small == []
+        page.goto(f"{live_server.url}/console/claims")
+        rows = page.evaluate("""() => [...document.querySelectorAll('td a')]
+            .map(el => el.getBoundingClientRect().height)""")
+        assert rows and min(rows) >= 44
+    finally:
+        page.context.close()
