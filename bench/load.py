@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -335,6 +336,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--driver", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python")
     args = parser.parse_args(argv)
+    # The query-plan pass configures the app's logging in this process: the next database's
+    # migrations would print a line each among the figures.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     print(machine_note())
     print(f"load: {'wrk' if args.driver == 'wrk' else 'bench/loadgen.py'}, "
           f"{args.connections} connections, {args.seconds:g}s per endpoint; "
