@@ -98,4 +98,10 @@ def check_channels(settings: Settings) -> ChannelSettings:
     if sms_user and not channels.sms_url:
         raise ConfigError(PREFIX + "SMS_URL", None,
                           f"{sms_user} sends text messages through the gateway at this URL")
+    spec = os.environ.get(PREFIX + "SMS_TEMPLATES", "")
+    if sms_user and (not channels.sms_templates
+                     or any("=" not in item for item in spec.split(",") if item.strip())):
+        raise ConfigError(PREFIX + "SMS_TEMPLATES", spec or None,
+                          "the gateway's template id per message, e.g. "
+                          "funds_received_worker=SMS_100,remind_uncollected=SMS_101")
     return channels

@@ -96,6 +96,14 @@ def test_smtp_transmission_without_a_mail_server_is_refused_at_start(tmp_path, c
     assert_one_clear_line(done, "MUTUALAID_SMTP_HOST is not set", "MUTUALAID_TRANSMISSION=smtp")
 
 
+def test_text_messages_without_template_ids_are_refused_at_start(tmp_path):
+    done = run(["jobs", "run", "flag_overdue"], service_env(
+        tmp_path, MUTUALAID_NOTIFY_WORKER_CHANNEL="sms", MUTUALAID_SMS_URL="http://127.0.0.1:9/",
+        MUTUALAID_SMS_TEMPLATES="garbage"))
+    assert_one_clear_line(done, "Error: MUTUALAID_SMS_TEMPLATES='garbage'",
+                          "funds_received_worker=SMS_100")
+
+
 @pytest.mark.parametrize("url", [UNREACHABLE, "sqlite:///{tmp}/no/such/folder/x.db"],
                          ids=["postgres", "sqlite"])
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["jobs", "run", "flag_overdue"]],

@@ -74,6 +74,7 @@ def test_a_failed_notice_is_sent_again_once_when_its_channel_is_back(
     pending = county.clerk.post(f"/api/v1/notifications/{failed['id']}/resend", {})
     assert pending.status_code == 200, pending.json
     assert (pending.json["state"], pending.json["attempts"]) == ("pending", 0)
+    assert pending.json["last_error"] is None  # kept in the audit row below
     again = county.clerk.post(f"/api/v1/notifications/{failed['id']}/resend", {})
     assert again.status_code == 409 and again.json["code"] == "not_failed"
     assert county.clerk.post(f"/api/v1/notifications/{failed['id']}/resend",
@@ -108,6 +109,9 @@ def test_the_console_warns_of_failed_notices_and_sends_one_again(
     assert answer.status_code == 303
     assert "将在一分钟内发送" in client.get(answer.headers["Location"]).get_data(as_text=True)
     assert county.clerk.get(f"/api/v1/notifications/{failed['id']}").json["state"] == "pending"
+    stale = post_form(client, f"/console/notifications/{failed['id']}/resend", {"state": ""})
+    assert "只有发送失败的通知才能重新发送" in client.get(
+        stale.headers["Location"]).get_data(as_text=True)
     assert 'id="failed-notices"' not in client.get("/console/").get_data(as_text=True)
 
 

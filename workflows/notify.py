@@ -188,14 +188,14 @@ def send_again(session: Session, message: Notification, actor: Actor) -> Notific
     if message.state != "failed":
         raise Conflict(f"Notification {message.id} is {message.state}; only a failed one is "
                        "sent again.", code="not_failed")
-    message.state, message.attempts = "pending", 0
-    message.next_try_at = datetime.now(UTC)
-    session.add(message)
     claim = session.get(Claim, message.claim_id) if message.claim_id else None
-    if claim is not None:
+    if claim is not None:  # the error it gave up on stays in the audit row
         _audit_notice(session, claim, message, "notification_resent", actor.username,
                       {"notification_id": message.id,
                        "last_error": (message.last_error or "")[:200] or None})
+    message.state, message.attempts, message.last_error = "pending", 0, None
+    message.next_try_at = datetime.now(UTC)
+    session.add(message)
     return message
 
 

@@ -223,7 +223,7 @@ def home() -> str:
 def claims() -> str:
     """Claims, newest first, by state, unit code, product and claim number, a page at a time."""
     state = request.args.get("state", "")
-    unit_code = request.args.get("unit_code", "").strip()[:40]
+    unit_code = request.args.get("unit_code", "").strip().upper()[:40]  # codes are upper-case
     product = request.args.get("product_code", "")
     number = request.args.get("q", "").strip()[:40]
     filters = ({"state": state} if state in STATES else {}) | (

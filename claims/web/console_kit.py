@@ -73,7 +73,9 @@ def paged(query: sa.Select[Any], filters: dict[str, str] | None = None,
 
 
 # Codes that mean something else in a list of rows than on a claim (verify's duplicate_claim).
-ROW_MESSAGES: dict[str, Any] = {"duplicate_claim": _l("同一理赔在表中出现了两次")}
+ROW_MESSAGES: dict[str, Any] = {"duplicate_claim": _l("同一理赔在表中出现了两次"),
+                                # a row's only list is the city office's 审核结果
+                                "invalid_choice": _l("审核结果应为：核准、不予赔付或退回")}
 
 
 def row_message(code: str, message: str) -> Any:

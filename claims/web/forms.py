@@ -68,7 +68,7 @@ MESSAGES: dict[str, Any] = {
     "not_approved": _l("该理赔尚未核准，不能登记到账"),
     "already_received": _l("该理赔的互助金已登记到账，不能重复登记"),
     "no_items": _l("请至少填写一行到账明细（理赔编号和金额）"),
-    "invalid_choice": _l("审核结果应为：核准、不予赔付或退回"),
+    "invalid_choice": _l("请从列表中选择"),
     "missing_columns": _l("表中找不到“理赔编号、审核结果、核准金额、原因”列"),
     "unreadable_file": _l("不是可读取的 .xlsx 文件"),
     "not_xlsx": _l("请上传 .xlsx 格式的审核结果表"),
@@ -104,6 +104,7 @@ MESSAGES: dict[str, Any] = {
     "unknown_event": _l("没有此办理事项"),
     "unknown_reason_code": _l("没有此原因代码"),
     "wrong_reason_kind": _l("此原因代码不适用于这一事项"),
+    "not_failed": _l("只有发送失败的通知才能重新发送"),
 }
 EVENT_FIELDS = ("reason", "reason_code", "amount", "date", "place", "id_number", "receipt_no",
                 "proxy_name", "proxy_reference")
