@@ -124,15 +124,20 @@ STAY_FIELDS = ("incident_date", "admission_date", "discharge_date", "hospital", 
                "total_expense", "insurance_paid", "self_paid")
 
 
-def sign_in_and_fill_a_claim(page: Any, base: str, username: str, password: str,
-                             body: dict[str, Any], *, lang: str = "zh") -> None:
-    """Sign in at the console's form, open the in-patient claim form and type `body` in it
-    (the ID number and the stay's fields; documents and submitting are the test's)."""
+def sign_in(page: Any, base: str, username: str, password: str, *, lang: str = "zh") -> None:
+    """Sign in at the console's form, as a user would; on the home page when it returns."""
     page.goto(f"{base}/console/login?lang={lang}")
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("form button[type=submit]")
     page.wait_for_url(f"{base}/console/")
+
+
+def sign_in_and_fill_a_claim(page: Any, base: str, username: str, password: str,
+                             body: dict[str, Any], *, lang: str = "zh") -> None:
+    """Sign in, open the in-patient claim form and type `body` in it (the ID number and the
+    stay's fields; documents and submitting are the test's)."""
+    sign_in(page, base, username, password, lang=lang)
     page.goto(f"{base}/console/claims/new?product_code=inpatient")
     page.fill("#id_number", body["id_number"])
     for name in STAY_FIELDS:

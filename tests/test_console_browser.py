@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser import horizontal_overflow, open_page, screenshot, sign_in_and_fill_a_claim
+from browser import (
+    horizontal_overflow,
+    open_page,
+    screenshot,
+    sign_in,
+    sign_in_and_fill_a_claim,
+)
 from conftest import PASSWORD, County
 from playwright.sync_api import expect
 
@@ -20,10 +26,7 @@ def test_a_clerk_logs_a_claim_and_verifies_it(chromium: Any, live_server: Any,
     county.claim()  # another claim, so home shows more than one count
     page = open_page(chromium, **DESK)
     try:
-        page.goto(f"{live_server.url}/console/")
-        page.fill("#username", "clerk")
-        page.fill("#password", PASSWORD)
-        page.click("button:has-text('登录')")
+        sign_in(page, live_server.url, "clerk", PASSWORD)
         page.wait_for_selector("h1:has-text('今日待办')")
         screenshot(page, "console-home.png")
 
@@ -144,10 +147,7 @@ def test_on_a_tablet_every_link_a_finger_needs_is_44_px_tall(
     county.clerk  # noqa: B018 - creates the user
     page = open_page(chromium, **TABLET)
     try:
-        page.goto(f"{live_server.url}/console/login")
-        page.fill("#username", "clerk")
-        page.fill("#password", PASSWORD)
-        page.click("form button[type=submit]")
+        sign_in(page, live_server.url, "clerk", PASSWORD)
         page.wait_for_selector("h1:has-text('今日待办')")
         small = page.evaluate("""() => [...document.querySelectorAll(
                 '.nav a, .nav .link, .sublinks a, .links a')]

@@ -28,7 +28,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from browser import SCREENSHOTS, horizontal_overflow, open_page
+from browser import SCREENSHOTS, horizontal_overflow, open_page, sign_in
 from conftest import PASSWORD, County
 from flask import Flask
 from sqlmodel import select
@@ -379,10 +379,7 @@ def test_reports_page_in_a_browser_with_the_demo_county(chromium: Any, live_serv
     page.on("console", lambda message: refused.append(message.text)
             if "Content Security Policy" in message.text else None)
     try:
-        page.goto(f"{live_server.url}/console/login")
-        page.fill("#username", "clerk")
-        page.fill("#password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, live_server.url, "clerk", DEMO_PASSWORD)
         page.click("nav >> text=统计报表")
         page.wait_for_selector("h1:has-text('统计报表')")
         assert page.locator("section.chart svg").count() == 3
