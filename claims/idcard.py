@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -37,11 +38,21 @@ def check_digit(first17: str) -> str:
     return _CHECK[total % 11]
 
 
+def normalise_id_number(value: str) -> str:
+    """The characters of an ID number as typed or pasted: ASCII, upper-case, nothing invisible."""
+    # NFKC turns full-width digits and Ｘ (a Chinese input method's) into ASCII, so one person
+    # keeps one number; pasting brings zero-width and direction marks (category Cf); people
+    # type the number in groups, with ASCII or ideographic spaces (NFKC makes those ASCII).
+    text = unicodedata.normalize("NFKC", value)
+    return "".join(c for c in text
+                   if not c.isspace() and unicodedata.category(c) != "Cf").upper()
+
+
 def parse_id_number(value: str, *, today: date | None = None) -> IdNumber:
     """Validate an 18-character resident ID and derive birth date and sex from it."""
     if not isinstance(value, str):
         raise IdNumberError("invalid_id_number", "The ID number must be text.")
-    number = value.strip().upper()
+    number = normalise_id_number(value)
     if len(number) != 18:
         raise IdNumberError("invalid_id_number", "The ID number must have 18 characters.")
     if not _SHAPE.match(number):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 import sqlalchemy as sa
+import xlsxwriter
 from conftest import County, new_id_number
 from flask import Flask
 from test_console import csrf_token, sign_in
@@ -17,7 +19,10 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from claims.db import session_scope
+from claims.idcard import make_id_number, mask
 from claims.models import Enrolment, JobRun, Member, Unit
+from claims.schemas.roster import read_sheet
+from workflows.errors import RuleFailed
 
 HEADERS = ("姓名", "身份证号", "手机", "单位代码", "险种", "份数", "起保日期", "止保日期")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -308,3 +313,239 @@ def test_the_console_page_checks_first_lists_every_bad_row_then_imports(
     big = client.post("/console/members/import", data=body,
                       content_type=f"multipart/form-data; boundary={boundary}")
     assert big.status_code == 200 and "预检通过" in big.text
+
+
+# --- files as Excel and WPS leave them (review of the roster import) -------------------------
+
+
+def workbook(sheets: dict[str, list[tuple[Any, ...]]], hidden: tuple[str, ...] = ()) -> bytes:
+    """An XlsxWriter workbook, one sheet per name, the named ones hidden (a header row each)."""
+    buffer = BytesIO()
+    book = xlsxwriter.Workbook(buffer)
+    for title, rows in sheets.items():
+        sheet = book.add_worksheet(title)
+        for number, row in enumerate(rows):
+            sheet.write_row(number, 0, row)
+    # XlsxWriter keeps the active sheet visible: open the workbook on a visible one, as Excel does.
+    next(s for s in book.worksheets() if s.name not in hidden).activate()
+    for sheet in book.worksheets():
+        if sheet.name in hidden:
+            sheet.hide()
+    book.close()
+    return buffer.getvalue()
+
+
+def console_send(client: Any, data: bytes, action: str = "check",
+                 filename: str = "名册.xlsx") -> Any:
+    return client.post("/console/members/import", content_type="multipart/form-data", data={
+        "file": (BytesIO(data), filename), "action": action,
+        "csrf_token": csrf_token(client, "/console/members/import")})
+
+
+def id_ending_in_000() -> str:
+    """A valid ID number ending in 000, as about 1 in 1,100 real ones does."""
+    born = date(1970, 1, 1)
+    while True:
+        number = make_id_number("110105", born, 0, "F")
+        if number.endswith("000"):
+            return number
+        born += timedelta(days=1)
+
+
+def test_hidden_sheets_are_not_read_and_two_visible_rosters_are_refused(
+        app: Flask, county: County) -> None:
+    unit = county.unit()["code"]
+    old, current = new_id_number(), new_id_number()
+    data = workbook({"旧名册": [HEADERS[:4], ("李明", old, None, unit)],
+                     "名册": [HEADERS[:4], ("王强", current, None, unit)]}, hidden=("旧名册",))
+    answer = upload(county.clerk, data)
+    assert answer.status_code == 200, answer.json
+    assert set(members(app)) == {current}
+
+    both = workbook({"一车间": [HEADERS[:4], ("赵丽", new_id_number(), None, unit)],
+                     "说明": [("请按表头填写",)],
+                     "二车间": [("二车间名单",), HEADERS[:4],
+                                ("孙杰", new_id_number(), None, unit)]})
+    refused = upload(county.clerk, both, dry_run="true")
+    assert refused.status_code == 422, refused.json
+    assert refused.json["errors"] == [{
+        "field": "file", "code": "several_sheets",
+        "message": "Several sheets have a roster header (一车间, 二车间): import one sheet at a "
+                   "time."}]
+    sign_in(county.client, county)
+    page = console_send(county.client, both)
+    assert page.status_code == 422
+    assert "多个工作表都有花名册表头（一车间, 二车间）：请每次只导入一个工作表" in page.text
+    assert set(members(app)) == {current}
+
+
+def test_spreadsheet_error_values_are_row_problems_naming_row_and_column(
+        app: Flask, county: County) -> None:
+    unit = county.unit()["code"]
+    buffer = BytesIO()
+    book = xlsxwriter.Workbook(buffer)
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, HEADERS[:4])
+    sheet.write_row(1, 0, ("李明", new_id_number(), None, unit))
+    sheet.write_formula(2, 0, "=VLOOKUP(B3,人员!A:B,2,FALSE)", None, "#N/A")
+    sheet.write_row(2, 1, (new_id_number(), None, unit))
+    sheet.write_row(3, 0, ("王强", new_id_number()))
+    sheet.write_formula(3, 2, "=1/0", None, "#DIV/0!")
+    sheet.write_formula(3, 3, "=#REF!", None, "#REF!")
+    book.close()
+    answer = upload(county.clerk, buffer.getvalue(), dry_run="true")
+    assert answer.status_code == 200, answer.json
+    assert [(e["field"], e["code"], e["message"]) for e in answer.json["errors"]] == [
+        ("rows.3.姓名", "cell_error", "The cell holds the spreadsheet error #N/A."),
+        ("rows.4.手机", "cell_error", "The cell holds the spreadsheet error #DIV/0!."),
+        ("rows.4.单位代码", "cell_error", "The cell holds the spreadsheet error #REF!.")]
+    text = csv_bytes([("赵丽", "#VALUE!", None, unit), ("孙杰", new_id_number(), "#NAME?", unit)],
+                     HEADERS[:4])
+    refused = upload(county.clerk, text, "名册.csv")
+    assert refused.status_code == 422
+    assert {(e["row"], e["field"], e["code"]) for e in refused.json["report"]["errors"]} == {
+        (2, "rows.2.身份证号", "cell_error"), (3, "rows.3.手机", "cell_error")}
+    sign_in(county.client, county)
+    page = console_send(county.client, text, "import", "名册.csv")
+    assert "单元格中是表格的错误值 #VALUE!" in page.text
+    assert members(app) == {}
+
+
+@pytest.mark.parametrize("written", ["1.10101E+17", "3.30102e+17", "3.3010219850615E+17",
+                                     "3E17"])
+def test_an_id_number_saved_as_excels_number_text_is_refused_as_a_number(
+        county: County, written: str) -> None:
+    unit = county.unit()["code"]
+    answer = upload(county.clerk, csv_bytes([("王强", written, None, unit)], HEADERS[:4]),
+                    "名册.csv", dry_run="true")
+    assert answer.status_code == 200, answer.json
+    assert [(e["field"], e["code"]) for e in answer.json["errors"]] == [
+        ("rows.2.身份证号", "id_number_as_number")]
+
+
+def test_an_id_number_ending_in_000_is_imported_with_a_warning_to_check_it(
+        app: Flask, county: County) -> None:
+    unit = county.unit()["code"]
+    rounded = id_ending_in_000()
+    data = xlsx([("李明", new_id_number(), None, unit) + (None,) * 4,
+                 ("王强", rounded, None, unit) + (None,) * 4])
+    checked = upload(county.clerk, data, dry_run="true")
+    assert checked.status_code == 200, checked.json
+    assert checked.json["errors"] == []
+    assert checked.json["warnings"] == [
+        f"Row 4: the ID number {mask(rounded)} ends in 000 and may have been rounded by Excel; "
+        f"check it against the ID card."]
+    done = upload(county.clerk, data)
+    assert done.status_code == 200 and done.json["applied"] is True
+    assert len(done.json["warnings"]) == 1 and rounded not in json.dumps(done.json)
+    assert rounded in members(app)
+    sign_in(county.client, county)
+    page = console_send(county.client, xlsx([("赵丽", rounded, None, unit) + (None,) * 4]))
+    assert f"第 4 行：身份证号码 {mask(rounded)} 以 000 结尾" not in page.text
+    assert f"第 3 行：身份证号码 {mask(rounded)} 以 000 结尾，可能被 Excel 四舍五入过" in page.text
+
+
+def test_id_numbers_with_invisible_full_width_or_grouping_characters_are_stored_clean(
+        app: Flask, county: County) -> None:
+    unit = county.unit()["code"]
+    ids = [new_id_number() for _ in range(7)]
+    full_width = ids[3].translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789X"})
+    written = [f'="{ids[0]}"', f"'{ids[1]}", f"\ufeff{ids[2][:6]}\u200b{ids[2][6:]}\u2060",
+               full_width, f"{ids[4][:6]} {ids[4][6:14]} {ids[4][14:]}",
+               f"{ids[5][:6]}\u3000{ids[5][6:]}"]
+    data = csv_bytes([(f"职工{n}", number, None, unit) for n, number in enumerate(written)],
+                     HEADERS[:4])
+    answer = upload(county.clerk, data, "名册.csv")
+    assert answer.status_code == 200, answer.json
+    assert set(members(app)) == set(ids[:6])
+    in_a_cell = xlsx([("李明", f"\u200c{ids[6]}\u200d", None, unit) + (None,) * 4])
+    assert upload(county.clerk, in_a_cell).status_code == 200
+    assert ids[6] in members(app)
+    again = county.clerk.post("/api/v1/members", {"unit_code": unit, "name": "职工3",
+                                                  "id_number": ids[3]})
+    assert again.status_code == 409  # the full-width number imported is the same person
+
+
+@pytest.mark.parametrize("headers", [
+    ("职工姓名*", "身份证号码(18位)", "手机号码", "单位代码（必填）"),
+    ("姓名", "身份证", "联系电话", "单位代码"),
+    ("姓名", "证件号码", "手机", "单位编码"),
+    ("姓名＊", "身份证号（18位）", "手机", "单位代码 [必填]"),
+    ("姓名", "身份证号码\n（18位）*", "手机", "单位代码"),
+])
+def test_common_header_wordings_and_notes_in_brackets_are_recognised(
+        county: County, headers: tuple[str, ...]) -> None:
+    unit = county.unit()["code"]
+    answer = upload(county.clerk, xlsx([("李明", new_id_number(), None, unit)], headers),
+                    dry_run="true")
+    assert answer.status_code == 200, answer.json
+    assert answer.json["members_created"] == 1
+
+
+def test_the_name_columns_english_header_is_shown_as_name_like_the_others(
+        county: County) -> None:
+    sign_in(county.client, county)
+    page = county.client.get("/console/members/import").text
+    assert "<code>姓名</code> / <code>name</code>" in page
+    assert "<code>身份证号</code> / <code>ID number</code>" in page
+    assert "职工姓名" not in page
+    answer = upload(county.clerk, "名字,号码\n李明,1\n".encode(), "a.csv")
+    assert answer.json["errors"][0]["message"] == (
+        "No header row with the columns 姓名 (name) / 身份证号 (ID number) / 单位代码 (unit code) "
+        "was found in the first 20 rows.")
+
+
+def test_the_row_limit_is_exactly_20000_data_rows_in_xlsx_and_csv() -> None:
+    def rows(n: int) -> list[tuple[str, ...]]:
+        return [(f"职工{i}", f"ID{i}", "", "U1") for i in range(n)]
+
+    def as_xlsx(n: int) -> bytes:
+        buffer = BytesIO()
+        book = xlsxwriter.Workbook(buffer, {"constant_memory": True})
+        sheet = book.add_worksheet()
+        sheet.write_row(0, 0, ["2027年度参保名册"])
+        sheet.write_row(2, 0, HEADERS[:4])  # a blank row between title and header
+        for number, row in enumerate(rows(n), start=3):
+            sheet.write_row(number, 0, row)
+        sheet.write_row(n + 4, 5, ["制表人：张伟"])  # a row outside the roster's columns
+        book.close()
+        return buffer.getvalue()
+
+    def as_csv(n: int) -> bytes:
+        return "\r\n".join(["2027年度参保名册", "", ",".join(HEADERS[:4])]
+                           + [",".join(row) + ("\r\n" if i % 500 == 0 else "")
+                              for i, row in enumerate(rows(n))]).encode("utf-8-sig")
+
+    for build in (as_xlsx, as_csv):
+        with pytest.raises(RuleFailed) as refused:
+            read_sheet(build(20_001))
+        assert refused.value.errors[0].code == "too_many_rows", build
+        assert len(read_sheet(build(20_000)).body) == 20_000
+
+
+def test_an_empty_file_says_it_is_empty(county: County) -> None:
+    for data in (b"", b"\xef\xbb\xbf", b"\r\n \r\n"):
+        answer = upload(county.clerk, data, "名册.csv")
+        assert answer.status_code == 422, data
+        assert answer.json["errors"] == [
+            {"field": "file", "code": "empty_upload", "message": "The file is empty."}]
+    sign_in(county.client, county)
+    page = console_send(county.client, b"", "import", "名册.csv")
+    assert page.status_code == 422 and "文件是空的" in page.text and "未找到表头" not in page.text
+
+
+def test_a_refused_or_checked_file_shows_what_would_be_added_not_what_was(
+        app: Flask, county: County) -> None:
+    unit = county.unit()["code"]
+    sign_in(county.client, county)
+    refused = console_send(county.client, xlsx([
+        ("李明", new_id_number(), None, unit) + (None,) * 4,
+        ("王强", bad_check_digit(new_id_number()), None, unit) + (None,) * 4]), "import")
+    assert refused.status_code == 422 and "发现问题，未导入" in refused.text
+    assert "<th>可新增职工</th><td class=\"num\">1</td>" in refused.text
+    assert "<th>新增职工</th>" not in refused.text and "<th>更新职工</th>" not in refused.text
+    good = xlsx([("李明", new_id_number(), None, unit) + (None,) * 4])
+    assert "<th>可新增职工</th>" in console_send(county.client, good, "check").text
+    done = console_send(county.client, good, "import")
+    assert "<th>新增职工</th><td class=\"num\">1</td>" in done.text
+    assert "可新增" not in done.text and len(members(app)) == 1

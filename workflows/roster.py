@@ -262,6 +262,7 @@ def import_roster(session: Session, runtime: Runtime, actor: Actor, roster: Rost
         progress(len(roster.rows) % CHUNK)
     report = checker.report
     report.dry_run = dry_run
+    report.warnings = [warning for row in roster.rows for warning in row.warnings]
     if report.problems:
         if dry_run:
             return report
@@ -278,7 +279,7 @@ def import_roster(session: Session, runtime: Runtime, actor: Actor, roster: Rost
                                    "A member in the file was registered meanwhile.")],
                        code="concurrent_change") from None
     report.applied = True
-    report.warnings = _warnings(session, runtime, checker.plan.touched)
+    report.warnings += _warnings(session, runtime, checker.plan.touched)
     _record(session, actor, roster, report)
     return report
 

@@ -36,6 +36,7 @@ class RosterRow:
     end_date: date | None = None
     present: frozenset[str] = frozenset()  # the keys whose cells were filled in
     problems: tuple[RowProblem, ...] = ()  # found while reading the row's fields
+    warnings: tuple[str, ...] = ()  # worth a look but not a refusal (an ID ending in 000)
 
 
 @dataclass(frozen=True)

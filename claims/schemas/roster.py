@@ -2,17 +2,19 @@
 checked by the same schema as POST /members (plus the enrolment fields of POST /enrolments).
 
 Columns are found by header, Chinese or English (姓名/name, 身份证号/ID number, 手机/phone,
-单位代码/unit code; optionally 险种/product, 份数/shares, 起保日期/start, 止保日期/end), on
-whichever sheet has them, in the first 20 rows. Errors name the spreadsheet row and the
-header as written: `rows.7.身份证号`. CSV may be UTF-8 (with or without BOM) or GB18030,
-which is what Excel in Chinese saves as "CSV".
+单位代码/unit code; optionally 险种/product, 份数/shares, 起保日期/start date, 止保日期/end date),
+in the first 20 rows of the one visible sheet that has them (hidden sheets are not read; two
+visible sheets with a header are refused). Errors name the spreadsheet row and the header as
+written: `rows.7.身份证号`. CSV may be UTF-8 (with or without BOM) or GB18030, which is what
+Excel in Chinese saves as "CSV".
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from io import StringIO
@@ -20,6 +22,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from claims.idcard import mask
 from claims.schemas.common import InputSchema
 from claims.schemas.fields import StrictInteger, Text, error_code_for
 from claims.schemas.members import MemberInSchema
@@ -32,24 +35,36 @@ MAX_ROSTER_BYTES = 10 * 1024 * 1024  # a 10,000-row sheet with enrolments is ~0.
 MAX_ROSTER_ROWS = 20_000  # data rows; a county has ~2,000 members, a large unit a few thousand
 HEADER_SEARCH_ROWS = 20
 
-# Each field's header, as a unit may write it; compared without case, spaces, _ or *.
+# Each field's headers as a unit may write them, compared by _header_key. The first is the
+# Chinese header the console shows, the first in ASCII the English one.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "name": ("姓名", "职工姓名", "name"),
-    "id_number": ("身份证号", "身份证号码", "公民身份号码", "ID number", "id_number"),
-    "phone": ("手机", "手机号", "手机号码", "联系电话", "phone", "mobile"),
+    "name": ("姓名", "职工姓名", "员工姓名", "name"),
+    "id_number": ("身份证号", "身份证号码", "身份证", "身份证件号码", "公民身份号码", "证件号码",
+                  "证件号", "ID number", "id_number"),
+    "phone": ("手机", "手机号", "手机号码", "联系电话", "电话", "phone", "mobile"),
     "unit_code": ("单位代码", "单位编码", "unit code", "unit_code"),
-    "product_code": ("险种", "险种代码", "product", "product_code"),
-    "shares": ("份数", "shares"),
-    "start_date": ("起保日期", "保障起始日期", "start", "start date", "start_date"),
-    "end_date": ("止保日期", "保障截止日期", "end", "end date", "end_date"),
+    "product_code": ("险种", "险种代码", "险种名称", "product", "product_code"),
+    "shares": ("份数", "参保份数", "shares"),
+    "start_date": ("起保日期", "保障起始日期", "start date", "start", "start_date"),
+    "end_date": ("止保日期", "保障截止日期", "end date", "end", "end_date"),
 }
+LABELS: dict[str, tuple[str, str]] = {
+    key: (headers[0], next(h for h in headers if h.isascii())) for key, headers in COLUMNS.items()}
 REQUIRED_COLUMNS = ("name", "id_number", "unit_code")
-_IGNORED_IN_HEADERS = re.compile(r"[\s_*＊]")
+# What Excel (and WPS) show in a cell whose formula failed; never a member's data.
+SPREADSHEET_ERRORS = frozenset({"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NULL!",
+                                "#NUM!", "#GETTING_DATA", "#SPILL!", "#CALC!"})
+_IGNORED_IN_HEADERS = re.compile(r"[\s_*]")
+_NOTE_IN_HEADER = re.compile(r"(?:\([^()]*\)|\[[^\[\]]*\]|【[^【】]*】)+$")  # 身份证号(18位)
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+_KEPT_AS_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)  # ="0571..." keeps a CSV cell text in Excel
+_AS_EXCEL_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d*)?E[+-]?\d+$", re.IGNORECASE)  # 1.10101E+17
 
 
 def _header_key(text: str) -> str:
-    return _IGNORED_IN_HEADERS.sub("", text).lower()
+    """A header compared without case, width, spaces, _, * or a bracketed note (18位)."""
+    key = _IGNORED_IN_HEADERS.sub("", unicodedata.normalize("NFKC", text))  # （ and ＊ too
+    return _NOTE_IN_HEADER.sub("", key).lower()
 
 
 Lines = list[tuple[int, tuple[Any, ...]]]
@@ -97,7 +112,7 @@ class RosterReportSchema(ma.Schema):
 
 @dataclass(frozen=True)
 class RosterSheet:
-    """A file's header (each field's column and header text) and its non-blank rows below."""
+    """A file's header (each field's column and header text) and its data rows below."""
 
     columns: dict[str, int]
     labels: dict[str, str]
@@ -109,8 +124,9 @@ def read_sheet(data: bytes) -> RosterSheet:
     if data.startswith(b"\xd0\xcf\x11\xe0"):
         raise refuse_file("unsupported_format",
                           "An old .xls workbook: save it as .xlsx or .csv and upload again.")
-    lines = _xlsx_lines(data) if data.startswith(b"PK") else _csv_lines(data)
-    return RosterSheet(*_find_columns(lines))
+    if data.startswith(b"PK"):
+        return read_workbook(data, _workbook_sheet)
+    return _csv_sheet(data)
 
 
 def parse_rows(sheet: RosterSheet, source: str = "",
@@ -120,8 +136,6 @@ def parse_rows(sheet: RosterSheet, source: str = "",
     schema = RosterRowSchema()
     for number, cells in sheet.body:
         values = {key: _cell(cells, index) for key, index in sheet.columns.items()}
-        if all(value is None for value in values.values()):
-            continue  # a row with text only in columns we do not read
         rows.append(_row(schema, number, values))
         if progress is not None and len(rows) % 1000 == 0:
             progress(1000)
@@ -135,43 +149,32 @@ def read_roster(data: bytes, source: str = "") -> Roster:
     return parse_rows(read_sheet(data), source)
 
 
-def _xlsx_lines(data: bytes) -> Lines:
-    """Every sheet's rows, numbered as Excel numbers them, the first sheet first."""
-    return read_workbook(data, _roster_sheet)
+Numbered = Iterator[tuple[int, tuple[Any, ...]]]
 
 
-def _roster_sheet(book: Any) -> Lines:
-    """The rows of the first sheet whose top rows hold the required headers."""
+def _workbook_sheet(book: Any) -> RosterSheet:
+    """The one visible sheet whose top rows hold the required headers."""
+    found: list[tuple[str, tuple[int, tuple[Any, ...]], Numbered]] = []
     for sheet in book.worksheets:
+        if sheet.sheet_state != "visible":
+            continue  # hidden sheets hold lookup lists and old copies the clerk does not see
         sheet.reset_dimensions()  # some writers record wrong dimensions; read what is there
-        lines = enumerate(sheet.iter_rows(values_only=True), start=1)
-        top: Lines = []
-        for number, row in lines:
-            top.append((number, row))
-            if _has_required(row) or number >= HEADER_SEARCH_ROWS:
-                break
-        if top and _has_required(top[-1][1]):
-            rest: Lines = []
-            for number, row in lines:
-                if any(value is not None and value != "" for value in row):
-                    rest.append((number, row))
-                    _count(len(rest))
-            return top + rest
-    return []
+        rows: Numbered = enumerate(sheet.iter_rows(values_only=True), start=1)
+        header = _find_header(rows)
+        if header is not None:
+            found.append((sheet.title, header, rows))
+    if len(found) > 1:
+        # Importing one and ignoring the rest would silently drop a workshop's members.
+        names = ", ".join(title for title, _header, _rows in found)
+        raise refuse_file("several_sheets", f"Several sheets have a roster header ({names}): "
+                                            f"import one sheet at a time.")
+    if not found:
+        raise _no_header()
+    _title, header, rows = found[0]
+    return _sheet(header, rows)
 
 
-def _count(lines: int) -> None:
-    """Stop reading as soon as a file is too long, rather than after reading all of it."""
-    if lines > MAX_ROSTER_ROWS + 1:
-        raise refuse_file("too_many_rows", f"At most {MAX_ROSTER_ROWS} member rows at once.")
-
-
-def _has_required(row: tuple[Any, ...]) -> bool:
-    found = {_BY_HEADER.get(_header_key(str(v))) for v in row if v is not None}
-    return all(key in found for key in REQUIRED_COLUMNS)
-
-
-def _csv_lines(data: bytes) -> Lines:
+def _csv_sheet(data: bytes) -> RosterSheet:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
@@ -180,71 +183,134 @@ def _csv_lines(data: bytes) -> Lines:
             continue
     else:
         raise refuse_file("unreadable_file", "The file is neither UTF-8 nor GB18030 text.")
+    if not text.strip():
+        raise refuse_file("empty_upload", "The file is empty.")
     try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    lines: Lines = []
+        delimiter = ","
+    # Only the delimiter is sniffed: Excel and WPS always quote with " and double it inside,
+    # and a column of '330102... would otherwise be taken for quotes.
+    reader = csv.reader(StringIO(text, newline=""), csv.excel, delimiter=delimiter)
+    rows: Numbered = ((number, tuple(row)) for number, row in enumerate(reader, start=1)
+                      if any(cell.strip() for cell in row))
     try:
-        for number, row in enumerate(csv.reader(StringIO(text, newline=""), dialect), start=1):
-            if any(cell.strip() for cell in row):
-                lines.append((number, tuple(row)))
-                _count(len(lines) - HEADER_SEARCH_ROWS)
+        header = _find_header(rows)
+        if header is None:
+            raise _no_header()
+        return _sheet(header, rows)
     except csv.Error:
         raise refuse_file("unreadable_file", "The file is not readable CSV.") from None
-    return lines
 
 
-def _find_columns(lines: Lines) -> tuple[dict[str, int], dict[str, str], Lines]:
-    """The header row (in the first 20): each field's column and header text, and the rows below."""
-    for position, (_number, row) in enumerate(lines[:HEADER_SEARCH_ROWS]):
-        if not _has_required(row):
-            continue
-        columns: dict[str, int] = {}
-        labels: dict[str, str] = {}
-        for index, value in enumerate(row):
-            key = _BY_HEADER.get(_header_key(str(value))) if value is not None else None
-            if key is not None and key not in columns:
-                columns[key] = index
-                labels[key] = str(value).strip()
-        return columns, labels, lines[position + 1:]
-    wanted = " / ".join(f"{COLUMNS[k][0]} ({COLUMNS[k][-2]})" for k in REQUIRED_COLUMNS)
-    raise refuse_file("missing_columns", f"No header row with the columns {wanted} was found "
-                                         f"in the first {HEADER_SEARCH_ROWS} rows.")
+def _find_header(rows: Numbered) -> tuple[int, tuple[Any, ...]] | None:
+    """The header among the first 20 rows, leaving `rows` at the row below it."""
+    for position, (number, row) in enumerate(rows, start=1):
+        if _has_required(row):
+            return number, row
+        if position >= HEADER_SEARCH_ROWS:
+            break
+    return None
+
+
+def _sheet(header: tuple[int, tuple[Any, ...]], rows: Numbered) -> RosterSheet:
+    """Each field's column and header text, and the data rows below the header.
+
+    A data row has something in a column we read: blank rows, and rows with text only in
+    other columns (a remark, a signature line), are neither imported nor counted, so the limit
+    is exactly on the rows the report counts. Reading stops at the first row over it.
+    """
+    columns: dict[str, int] = {}
+    labels: dict[str, str] = {}
+    for index, value in enumerate(header[1]):
+        key = _BY_HEADER.get(_header_key(str(value))) if value is not None else None
+        if key is not None and key not in columns:
+            columns[key] = index
+            labels[key] = str(value).strip()
+    body: Lines = []
+    for number, row in rows:
+        if any(_cell(row, index) is not None for index in columns.values()):
+            body.append((number, tuple(row)))
+            if len(body) > MAX_ROSTER_ROWS:
+                raise refuse_file("too_many_rows",
+                                  f"At most {MAX_ROSTER_ROWS} member rows at once.")
+    return RosterSheet(columns, labels, body)
+
+
+def _has_required(row: tuple[Any, ...]) -> bool:
+    found = {_BY_HEADER.get(_header_key(str(v))) for v in row if v is not None}
+    return all(key in found for key in REQUIRED_COLUMNS)
+
+
+def _no_header() -> Exception:
+    wanted = " / ".join(f"{LABELS[k][0]} ({LABELS[k][1]})" for k in REQUIRED_COLUMNS)
+    return refuse_file("missing_columns", f"No header row with the columns {wanted} was found "
+                                          f"in the first {HEADER_SEARCH_ROWS} rows.")
 
 
 def _cell(cells: tuple[Any, ...], index: int) -> Any:
+    """A cell's value; text without its spaces and the marks that keep a CSV cell text."""
     value = cells[index] if index < len(cells) else None
-    if isinstance(value, str):
-        return value.strip() or None
-    return value
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    wrapped = _KEPT_AS_TEXT.match(text)
+    if wrapped:
+        text = wrapped[1].strip()
+    elif text.startswith("'"):  # Excel's own keep-as-text mark, typed into a CSV
+        text = text[1:].strip()
+    return text or None
 
 
 def _row(schema: RosterRowSchema, number: int, values: dict[str, Any]) -> RosterRow:
     """One row through the schema; each bad field becomes a RowProblem naming its column."""
     present = frozenset(key for key, value in values.items() if value is not None)
-    raw = {key: _as_input(key, value) for key, value in values.items() if value is not None}
-    problems: list[RowProblem] = []
-    if isinstance(values.get("id_number"), int | float):
-        # Excel keeps 15 significant digits: an ID number typed as a number has lost its tail.
-        raw.pop("id_number")
-        problems.append(RowProblem(number, "id_number", "id_number_as_number",
-                                   "The ID number is stored as a number, which loses digits: "
-                                   "format the column as text and type it again."))
+    problems = [problem for key, value in values.items()
+                if (problem := _damaged(number, key, value)) is not None]
+    said = {problem.key for problem in problems}
+    raw = {key: _as_input(key, value) for key, value in values.items()
+           if value is not None and key not in said}
     try:
         loaded = schema.load(raw)
     except ma.ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {}
         for key, found in messages.items():
-            if key == "id_number" and problems:
-                continue  # said already: stored as a number
+            if key in said:
+                continue  # said already, better: an error value, or an ID kept as a number
             for message in found if isinstance(found, list) else [found]:
                 problems.append(RowProblem(number, str(key), error_code_for(str(message)),
                                            str(message)))
         valid = error.valid_data if isinstance(error.valid_data, dict) else {}
         loaded = {key: value for key, value in valid.items() if key not in messages}
     return RosterRow(number=number, present=present, problems=tuple(problems),
+                     warnings=_rounded(number, loaded.get("id_number")),
                      **{key: loaded.get(key) for key in COLUMNS})
+
+
+def _damaged(number: int, key: str, value: Any) -> RowProblem | None:
+    """A cell Excel has spoiled: an error value, or an ID number that went through a number."""
+    if isinstance(value, str) and value in SPREADSHEET_ERRORS:
+        return RowProblem(number, key, "cell_error",
+                          f"The cell holds the spreadsheet error {value}.")
+    if key != "id_number":
+        return None
+    as_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if as_number or (isinstance(value, str) and _AS_EXCEL_NUMBER.match(value)):
+        # Excel keeps 15 significant digits: an ID number typed as a number has lost its tail,
+        # whether the cell is still a number or was saved as its text, 1.10101E+17.
+        return RowProblem(number, key, "id_number_as_number",
+                          "The ID number is stored as a number, which loses digits: "
+                          "format the column as text and type it again.")
+    return None
+
+
+def _rounded(number: int, id_number: str | None) -> tuple[str, ...]:
+    """A warning for a valid ID number ending in 000: about 1 in 1,100 real ones does, and
+    so does every number Excel rounded to 15 digits and a clerk then widened and saved."""
+    if id_number is None or not id_number.endswith("000"):
+        return ()
+    return (f"Row {number}: the ID number {mask(id_number)} ends in 000 and may have been "
+            f"rounded by Excel; check it against the ID card.",)
 
 
 def _as_input(key: str, value: Any) -> Any:

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from claims.runtime import get_runtime, get_session
-from claims.schemas.roster import COLUMNS, MAX_ROSTER_BYTES, read_roster
+from claims.schemas.roster import LABELS, MAX_ROSTER_BYTES, read_roster
 from claims.web.console import console
 from claims.web.forms import chinese
 from workflows.errors import DomainError
@@ -38,6 +38,9 @@ ROSTER_MESSAGES: dict[str, Any] = {
     "unreadable_file": _l("文件无法读取，请上传 .xlsx 或 .csv 文件"),
     "unsupported_format": _l("不支持旧版 .xls 文件，请另存为 .xlsx 或 .csv"),
     "missing_columns": _l("未找到表头：姓名、身份证号、单位代码"),
+    "several_sheets": _l("多个工作表都有花名册表头：请每次只导入一个工作表"),
+    "cell_error": _l("单元格中是表格的错误值，请改正公式或填写实际内容"),
+    "empty_upload": _l("文件是空的"),
     "empty_file": _l("文件中没有职工数据"),
     "too_many_rows": _l("行数过多，请分批导入"),
     "file_too_large": _l("文件过大"),
@@ -51,17 +54,36 @@ def _allow_large_rosters() -> None:
         request.max_content_length = MAX_ROSTER_BYTES
 
 
+# Refusals whose English message carries a detail the Chinese one repeats.
+_DETAILED: dict[str, tuple[re.Pattern[str], Any]] = {
+    "several_sheets": (re.compile(r"\((?P<sheets>.*)\): import one sheet"),
+                       _l("多个工作表都有花名册表头（%(sheets)s）：请每次只导入一个工作表")),
+    "cell_error": (re.compile(r"error (?P<error>#\S+)\.$"),
+                   _l("单元格中是表格的错误值 %(error)s，请改正公式或填写实际内容")),
+}
+
+
 def _message(code: str, message: str) -> str:
+    detailed = _DETAILED.get(code)
+    found = detailed[0].search(message) if detailed else None
+    if detailed and found:
+        return str(detailed[1]) % found.groupdict()
     return str(ROSTER_MESSAGES.get(code) or chinese(code, message))
 
 
 # claims.registry's enrolment-share warning as workflows.roster words it, per unit.
 _SHARE_WARNING = re.compile(r"(?P<unit>\S+): 本单位(?P<product>.+)参保 (?P<enrolled>\d+)/"
                             r"(?P<employees>\d+) 人，低于要求的 (?P<share>\d+%)。")
+# claims.schemas.roster's warning of an ID number Excel may have rounded (already masked).
+_ROUNDED_WARNING = re.compile(r"Row (?P<row>\d+): the ID number (?P<masked>\S+) ends in 000 .*")
 
 
 def _warning(text: str) -> str:
     """A roster warning in the page's language; one not known here shows as written."""
+    rounded = _ROUNDED_WARNING.fullmatch(text)
+    if rounded is not None:
+        return _("第 %(row)s 行：身份证号码 %(masked)s 以 000 结尾，可能被 Excel 四舍五入过，"
+                 "请与身份证原件核对。", **rounded.groupdict())
     share = _SHARE_WARNING.fullmatch(text)
     if share is None:
         return text
@@ -79,8 +101,7 @@ def _problems(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @console.route("/members/import", methods=["GET", "POST"])
 def roster_import() -> Any:
     """Upload a roster: 预检 (check only) or 导入 (check, then apply all rows or none)."""
-    headers = [(names[0], names[-2] if len(names) > 2 else names[-1])
-               for names in COLUMNS.values()]
+    headers = list(LABELS.values())
     if request.method == "GET":
         return render_template("console/roster_import.html", headers=headers, report=None,
                                problems=[], failure=None)
@@ -99,7 +120,8 @@ def roster_import() -> Any:
             result = import_roster(db, get_runtime(), g.actor, roster, dry_run=dry_run)
         except RosterRefused as refused:
             db.rollback()
-            report, status = refused.report, 422
+            report, status = dict(refused.report), 422
+            report["warnings"] = [_warning(w) for w in report["warnings"]]
             problems = _problems(report["errors"])
         except DomainError as error:
             db.rollback()
