@@ -741,3 +741,29 @@ def test_the_upgrade_upper_cases_unit_codes_but_those_told_apart_by_case_alone(k
             codes = set(connection.execute(sa.text("SELECT code FROM unit")).scalars())
         engine.dispose()
     assert codes == {"U001", "U002", "t01", "T01", "ab", "aB"}
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_the_upgrade_drops_the_padding_in_names_stored_before(kind, tmp_path):
+    from test_tally import database_at
+
+    from migrations import upgrade
+
+    written = ["张\u3000三", " 李 四 ", "Aynur  Tursun", "王五"]
+    with contextlib.contextmanager(database_at)(kind, tmp_path, "0008_unit_codes_upper") as url:
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO unit (id, code, name, employee_count, created_at) "
+                "VALUES (1, 'U1', 'U1', 0, CURRENT_TIMESTAMP)"))
+            for i, name in enumerate(written):
+                connection.execute(sa.text(
+                    "INSERT INTO member (unit_id, name, id_number, birth_date, sex, created_at) "
+                    "VALUES (1, :name, :id_number, '1990-01-01', 'M', CURRENT_TIMESTAMP)"),
+                    {"name": name, "id_number": f"ID{i}"})
+        upgrade(url)
+        with engine.connect() as connection:
+            names = list(connection.execute(sa.text("SELECT name FROM member ORDER BY id"))
+                         .scalars())
+        engine.dispose()
+    assert names == ["张三", "李四", "Aynur Tursun", "王五"]

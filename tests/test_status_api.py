@@ -166,6 +166,18 @@ def test_id_number_and_name_list_every_claim_of_the_member_newest_first(
     assert member["id_number"] not in answer.get_data(as_text=True)
 
 
+def test_a_name_padded_in_the_roster_is_found_as_the_worker_types_it(
+        client: FlaskClient, county: County) -> None:
+    # Rosters line two-character names up with three-character ones: 张　三 beside 欧阳娜娜.
+    member = enrolled(county, name="张\u3000三")
+    assert member["name"] == "张三"
+    claim = county.claim(member)
+    for typed in ("张三", "张 三", " 张\u3000三 "):
+        answer = ok(ask(client, {"id_number": member["id_number"], "name": typed}))
+        assert [c["claim_no"] for c in answer.json["claims"]] == [claim["claim_no"]], typed
+    assert ask(client, {"id_number": member["id_number"], "name": "张四"}).status_code == 404
+
+
 def test_a_death_claim_answers_to_the_beneficiarys_last_six(client: FlaskClient,
                                                             county: County) -> None:
     member = enrolled(county, "accident", name="赵强")

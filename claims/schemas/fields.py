@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -80,6 +81,27 @@ class Text(ma.fields.String):
     def normalise(self, text: str) -> str:
         """Free text is kept verbatim (SPEC §5: a claim shows its text as logged)."""
         return text
+
+
+# Han characters (the basic block, extension A, compatibility ideographs and the supplementary
+# planes' extensions): a space between two of them is padding, never part of a name.
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_PADDING = re.compile(f"(?<=[{_HAN}])\\s+(?=[{_HAN}])")
+_SPACES = re.compile(r"\s+")
+
+
+def normal_name(text: str) -> str:
+    """A name as one compares it: `张　三 ` -> `张三`; `Aynur  Tursun` -> `Aynur Tursun`."""
+    # Rosters pad two-character names with an ideographic space to line them up with
+    # three-character ones; the worker then types 张三 at the status check.
+    return _SPACES.sub(" ", _PADDING.sub("", text)).strip()
+
+
+class PersonName(Text):
+    """A person's name: padding between Han characters dropped, other spaces single."""
+
+    def normalise(self, text: str) -> str:
+        return normal_name(text)
 
 
 class Identifier(Text):

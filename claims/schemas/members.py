@@ -3,12 +3,12 @@ from __future__ import annotations
 import marshmallow as ma
 
 from claims.schemas.common import InputSchema, QuerySchema
-from claims.schemas.fields import IdNumber, Text, UnitCode
+from claims.schemas.fields import IdNumber, PersonName, Text, UnitCode
 
 
 class MemberInSchema(InputSchema):
     unit_code = UnitCode(required=True, max_length=40)
-    name = Text(required=True, validate=ma.validate.Length(min=1))
+    name = PersonName(required=True, validate=ma.validate.Length(min=1))
     id_number = IdNumber(required=True)
     phone = Text(allow_none=True, load_default=None, max_length=40)  # omitted: no phone
 
@@ -25,4 +25,4 @@ class MemberSchema(ma.Schema):
 
 class MemberQuerySchema(QuerySchema):
     unit_code = UnitCode(max_length=40)
-    name = Text()
+    name = PersonName()

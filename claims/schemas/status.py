@@ -8,7 +8,7 @@ from typing import Any
 import marshmallow as ma
 
 from claims.schemas.common import InputSchema
-from claims.schemas.fields import IdNumber, Text, coded
+from claims.schemas.fields import IdNumber, PersonName, coded
 from claims.schemas.history import StatusHistorySchema
 
 BY_CLAIM_NO = ("claim_no", "id_last6")
@@ -52,8 +52,9 @@ class StatusQuerySchema(InputSchema):
                                                   "the member (of the beneficiary, for a death "
                                                   "claim); x or X"})
     id_number = IdNumber(metadata={"description": "the member's full ID number"})
-    name = Text(max_length=100, validate=ma.validate.Length(min=1),
-                metadata={"description": "the member's name, exactly as registered"})
+    name = PersonName(max_length=100, validate=ma.validate.Length(min=1),
+                      metadata={"description": "the member's name as registered (spaces "
+                                               "between Chinese characters do not count)"})
 
     @ma.validates_schema
     def _one_shape(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -65,12 +66,6 @@ class StatusQuerySchema(InputSchema):
         missing = [f for f in shape if f not in data]
         if missing:
             raise ma.ValidationError({f: [REQUIRED_MESSAGE] for f in missing})
-
-    @ma.post_load
-    def _trim_name(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
-        if "name" in data:
-            data["name"] = data["name"].strip()
-        return data
 
 
 class TimelineStepSchema(ma.Schema):
