@@ -209,6 +209,11 @@ def claim_fields(rng: random.Random, product: Product, member: Member, enrolment
                     days=rng.randint(-900, 900)), 99, spouse_sex)}}
         elif rng.random() < 0.25:
             fields["disability_grade"] = rng.choice((7, 8, 9, 9, 10, 10, 10))
+            # 20-150 days after the accident, drawn from its date so the seed's sequence,
+            # and with it the rest of the county, stays as it was.
+            days = 20 + fields["incident_date"].toordinal() % 131
+            fields["disability_assessed_on"] = min(fields["incident_date"] + timedelta(days=days),
+                                                   today)
     else:
         diagnoses = FEMALE if product.code == "female_special" else CRITICAL
         fields |= {"hospital": rng.choice(HOSPITALS[2:5]), "diagnosis": rng.choice(diagnoses)}

@@ -176,6 +176,7 @@ class Claim(SQLModel, table=True):
     insurance_paid: int = _fen(0)  # fen
     self_paid: int = _fen(0)  # fen
     disability_grade: int | None = None
+    disability_assessed_on: date | None = None  # the assessment's date (SPEC §2: 180 days)
     death: bool = False
     beneficiary_name: str | None = Field(default=None, max_length=200)
     beneficiary_id_number: str | None = Field(default=None, max_length=18)

@@ -29,6 +29,7 @@ class ClaimFacts:
     disability_grade: int | None  # 1..10
     death: bool
     logged_on: date  # the day the claim was logged (configured time zone)
+    disability_assessed_on: date | None = None  # the date on the disability assessment
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Coverage:
     start_date: date
     end_date: date
     shares: int
+    # The start of unbroken coverage: an earlier enrolment of the product ending the day
+    # before this one starts is renewed, not new, and the waiting period counts from its start.
+    continuous_from: date | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ def estimate(
 ) -> int:
     """The benefit estimate in fen: the applicable components summed exactly, rounded once."""
     met = conditions_met(facts)
+    if assessed_late(product, facts):
+        met -= {"disability"}
     exact = sum(
         (
             _component(
@@ -153,6 +159,15 @@ def estimate(
         Decimal(0),
     )
     return round_fen(exact)
+
+
+def assessed_late(product: Product, facts: ClaimFacts) -> bool:
+    """Whether the disability was assessed after the product's assessment period (SPEC §2:
+    within 180 days of the accident): its grade then pays nothing. Unknown without a date."""
+    days = product.disability_assessment_days
+    assessed = facts.disability_assessed_on
+    return (days is not None and assessed is not None and facts.disability_grade is not None
+            and assessed > facts.incident_date + timedelta(days=days))
 
 
 def deadline(product: Product, facts: ClaimFacts) -> date:
@@ -181,9 +196,10 @@ def eligibility(
     """Every eligibility rule the claim fails, in SPEC order; empty when it may be verified."""
     failures: list[RuleFailure] = []
     incident = facts.incident_date
+    covers = coverage is not None and coverage.start_date <= incident <= coverage.end_date
     if coverage is None:
         failures.append(RuleFailure("not_covered", f"该职工未参加{product.name}。"))
-    elif not coverage.start_date <= incident <= coverage.end_date:
+    elif not covers:
         failures.append(
             RuleFailure(
                 "not_covered",
@@ -192,13 +208,15 @@ def eligibility(
                 "incident_date",
             )
         )
-    if coverage is not None and facts.cause == "illness":
-        covered_from = coverage.start_date + timedelta(days=product.waiting_days)
+    if covers and coverage is not None and facts.cause == "illness":
+        since = coverage.continuous_from or coverage.start_date
+        covered_from = since + timedelta(days=product.waiting_days)
         if incident < covered_from:
+            renewed = f"（自{_day(since)}起连续参保）" if since != coverage.start_date else ""
             failures.append(
                 RuleFailure(
                     "waiting_period",
-                    f"疾病出险在等待期内：{product.waiting_days}天等待期满后，"
+                    f"疾病出险在等待期内{renewed}：{product.waiting_days}天等待期满后，"
                     f"自{_day(covered_from)}起发生的疾病才予保障。",
                     "incident_date",
                 )

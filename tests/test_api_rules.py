@@ -339,6 +339,33 @@ def test_an_accident_claim_with_a_disability_grade_is_accepted(county, member):
     assert claim["estimate"] == "2000.00"  # 10% of 20,000 x 1 share
 
 
+def test_a_disability_assessment_date_is_kept_and_checked(county, member):
+    incident = county.today - timedelta(days=200)
+    late = created(log(county, accident_body(
+        county, member, incident_date=incident.isoformat(), disability_grade=10,
+        disability_assessed_on=(incident + timedelta(days=190)).isoformat())))
+    assert late["disability_assessed_on"] == (incident + timedelta(days=190)).isoformat()
+    assert late["estimate"] == "0.00"  # assessed after 180 days: the grade pays nothing
+    assert any("伤残鉴定日期晚于" in warning for warning in late["warnings"])
+    undated = created(log(county, accident_body(county, member, disability_grade=10)))
+    assert undated["estimate"] == "2000.00"
+    assert any("未填伤残鉴定日期" in warning for warning in undated["warnings"])
+    shown = county.clerk.get(f"/api/v1/claims/{late['claim_no']}").json
+    assert shown["disability_assessed_on"] == late["disability_assessed_on"]
+
+
+@pytest.mark.parametrize(("fields", "code"), [
+    ({"disability_assessed_on": "2026-01-01"}, "not_applicable"),  # no grade
+    ({"disability_grade": 3, "disability_assessed_on": "2000-01-01"},
+     "assessed_before_incident"),
+    ({"disability_grade": 3, "disability_assessed_on": "2999-01-01"}, "date_in_future"),
+    ({"disability_grade": 3, "disability_assessed_on": "2026-13-01"}, None),
+], ids=["without-grade", "before-incident", "future", "not-a-date"])
+def test_a_wrong_disability_assessment_date_answers_422(county, member, fields, code):
+    refused(log(county, accident_body(county, member, **fields)), "disability_assessed_on",
+            *([code] if code else []))
+
+
 @pytest.mark.parametrize("field", ["id_number", "product_code", "cause", "incident_date",
                                    *AMOUNT_FIELDS])
 def test_a_missing_required_field_answers_422_naming_it(county, member, field):

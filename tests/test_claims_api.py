@@ -425,6 +425,41 @@ def test_verify_refuses_an_incident_before_the_coverage_starts(county):
     assert error_codes(answer) == {"not_covered"}
 
 
+def test_verify_names_the_coverage_of_a_member_enrolled_at_other_dates(county):
+    member = county.member()
+    start = county.today - timedelta(days=400)
+    county.enrol(member, start=start, end=start + timedelta(days=199))  # ended 200 days ago
+    claim = county.claim(member, **stay(county, 30))
+    answer = county.fire(claim["claim_no"], "verify")
+    assert answer.status_code == 422
+    [error] = answer.json["errors"]
+    assert (error["code"], error["field"]) == ("not_covered", "incident_date")
+    assert f"{start.year}年{start.month}月{start.day}日至" in error["message"]
+
+
+def test_a_renewal_without_a_gap_does_not_wait_again(county):
+    # Covered for a year, renewed the day after: an illness early in the new term is covered,
+    # since the waiting period counts from the start of the unbroken coverage.
+    member = county.member()
+    first = county.today - timedelta(days=400)
+    renewal = first + timedelta(days=366)  # 34 days ago
+    county.enrol(member, start=first, end=renewal - timedelta(days=1))
+    county.enrol(member, start=renewal, end=renewal + timedelta(days=364))
+    claim = county.claim(member, **stay(county, 20))  # 14 days into the renewal
+    assert fire_ok(county, claim["claim_no"], "verify")["state"] == "ready"
+
+
+def test_a_renewal_after_a_gap_waits_again(county):
+    member = county.member()
+    first = county.today - timedelta(days=400)
+    renewal = first + timedelta(days=367)  # a day without coverage in between
+    county.enrol(member, start=first, end=renewal - timedelta(days=2))
+    county.enrol(member, start=renewal, end=renewal + timedelta(days=364))
+    claim = county.claim(member, **stay(county, 20))
+    answer = county.fire(claim["claim_no"], "verify")
+    assert answer.status_code == 422 and error_codes(answer) == {"waiting_period"}
+
+
 def test_verify_refuses_a_claim_in_its_waiting_period(county):
     member = enrolled_member(county, start_days_ago=100)  # start S = today - 100
     claim = county.claim(member, **stay(county, 100 - 89))  # S + 89 days

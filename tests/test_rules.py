@@ -174,6 +174,22 @@ def test_disability_and_medical_expense_add_up():
     assert pay(ACCIDENT, facts) == "2800.00"
 
 
+def test_a_disability_assessed_within_180_days_of_the_accident_pays_its_grade():
+    incident = accident().incident_date
+    on_time = accident(disability_grade=5, disability_assessed_on=incident + timedelta(days=180))
+    assert pay(ACCIDENT, on_time) == "12000.00"
+    unknown = accident(disability_grade=5, disability_assessed_on=None)
+    assert pay(ACCIDENT, unknown) == "12000.00"  # no date: the clerk is warned, not refused
+
+
+def test_a_disability_assessed_later_pays_the_medical_part_only():
+    incident = accident().incident_date
+    late = with_expenses(accident(disability_grade=5,
+                                  disability_assessed_on=incident + timedelta(days=181)), "1000")
+    assert pay(ACCIDENT, late) == "800.00"
+    assert "disability_assessment" in needed_documents(ACCIDENT, late)  # still to be brought
+
+
 def test_death_pays_20000_yuan_per_share():
     assert pay(ACCIDENT, accident(death=True)) == "20000.00"
     assert pay(ACCIDENT, accident(death=True), shares=2) == "40000.00"
@@ -550,8 +566,7 @@ def test_every_failing_rule_is_reported_in_order():
         has_earlier_duplicate=True,
         paid_lifetime=yuan("10000"),
     ) == [
-        "not_covered",
-        "waiting_period",
+        "not_covered",  # before the coverage: not also "in its waiting period"
         "claim_deadline",
         "documents_incomplete",
         "duplicate_claim",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -27,22 +27,31 @@ def claim_facts(claim: Claim, logged_on: date | None = None) -> ClaimFacts:
         insurance_paid=claim.insurance_paid,
         self_paid=claim.self_paid,
         disability_grade=claim.disability_grade,
+        disability_assessed_on=claim.disability_assessed_on,
         death=claim.death,
         logged_on=logged_on or claim.logged_on,
     )
 
 
-def covering_enrolment(session: Session, member_id: int, product_code: str,
-                       on: date) -> Enrolment | None:
-    """The member's enrolment in the product whose coverage includes `on` (closed range)."""
-    return session.exec(
-        select(Enrolment).where(
-            Enrolment.member_id == member_id,
-            Enrolment.product_code == product_code,
-            Enrolment.start_date <= on,
-            Enrolment.end_date >= on,
-        )
-    ).first()
+def coverage_on(session: Session, member_id: int, product_code: str,
+                on: date) -> tuple[Enrolment | None, Coverage | None]:
+    """The enrolment covering `on`, and the coverage the rules judge the claim by: that
+    enrolment, with the start of its unbroken run of renewals; else the member's enrolment
+    in the product nearest `on` (so the refusal can name its dates); else None."""
+    terms = session.exec(select(Enrolment).where(
+        Enrolment.member_id == member_id, Enrolment.product_code == product_code,
+    ).order_by(Enrolment.start_date)).all()  # type: ignore[arg-type]
+    covering = next((t for t in terms if t.start_date <= on <= t.end_date), None)
+    if covering is None:
+        before = [t for t in terms if t.end_date < on]
+        nearest = before[-1] if before else next(iter(terms), None)
+        return None, coverage_of(nearest)
+    since = covering.start_date
+    ends = {t.end_date: t.start_date for t in terms}
+    while since - timedelta(days=1) in ends:  # renewed the day after the last term ended
+        since = ends[since - timedelta(days=1)]
+    return covering, Coverage(covering.start_date, covering.end_date, covering.shares,
+                              continuous_from=since)
 
 
 def coverage_of(enrolment: Enrolment | None) -> Coverage | None:

@@ -22,7 +22,13 @@ from claims.models import (
     utcnow,
 )
 from claims.money import format_fen
-from claims.rules import document_statuses, estimate, missing_documents
+from claims.rules import (
+    ClaimFacts,
+    assessed_late,
+    document_statuses,
+    estimate,
+    missing_documents,
+)
 from config.catalogue import Catalogue, Product
 from workflows.errors import FieldError, RuleFailed
 from workflows.facts import ENDED_UNPAID, PAID_STATES, claim_facts
@@ -149,6 +155,14 @@ def check_claim_input(product: Product, fields: dict[str, Any], today: date) -> 
         not_applicable("disability_grade", "Only an accident claim has a disability grade.")
     elif fields.get("disability_grade") is not None and not 1 <= fields["disability_grade"] <= 10:
         refuse("disability_grade", "out_of_range", "The disability grade is 1 to 10.")
+    assessed = fields.get("disability_assessed_on")
+    if fields.get("disability_grade") is None:
+        not_applicable("disability_assessed_on", "Only a disability claim has an assessment date.")
+    elif assessed is not None and assessed > today:
+        refuse("disability_assessed_on", "date_in_future", "The date must be on or before today.")
+    elif assessed is not None and assessed < fields["incident_date"]:
+        refuse("disability_assessed_on", "assessed_before_incident",
+               "The assessment must be on or after the incident date.")
     death = bool(fields.get("death"))
     if death and not _has_benefit(product, "death"):
         refuse("death", "not_applicable", "This product has no death benefit.")
@@ -216,6 +230,7 @@ def draft_claim(reads: Reads, product_catalogue: Catalogue, actor: Actor,
         "insurance_paid": fields.get("insurance_paid") or 0,
         "self_paid": fields.get("self_paid") or 0,
         "disability_grade": fields.get("disability_grade"),
+        "disability_assessed_on": fields.get("disability_assessed_on"),
         "death": bool(fields.get("death")),
         "beneficiary_name": beneficiary.get("name"),
         "beneficiary_id_number": beneficiary.get("id_number"),
@@ -232,10 +247,25 @@ def draft_claim(reads: Reads, product_catalogue: Catalogue, actor: Actor,
     warnings = []
     if member.enrolment_id is None:
         warnings.append("出险日期不在该职工此险种的保障期内，核验时将不予通过。")
+    warnings += _assessment_warnings(product, facts)
     if member.duplicate_no is not None:
         warnings.append(
             f"同一职工、险种和出险日期已有理赔 {member.duplicate_no}，本件不能核验通过。")
     return Draft(claim, warnings, member, member.unit_code)
+
+
+# The disability assessment's period (SPEC §2: within 180 days of the accident), as warnings: the
+# city office decides, and the clerk may log the claim with the assessment the unit brought.
+ASSESSED_LATE = "伤残鉴定日期晚于产品规定的鉴定期限，估算未计伤残互助金，请核实。"
+ASSESSMENT_DATE_MISSING = "未填伤残鉴定日期，无法核对是否在规定期限内鉴定。"
+
+
+def _assessment_warnings(product: Product, facts: ClaimFacts) -> list[str]:
+    if facts.disability_grade is None or product.disability_assessment_days is None:
+        return []
+    if facts.disability_assessed_on is None:
+        return [ASSESSMENT_DATE_MISSING]
+    return [ASSESSED_LATE] if assessed_late(product, facts) else []
 
 
 def _log_payload(claim: Claim) -> dict[str, Any]:

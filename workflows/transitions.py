@@ -29,8 +29,7 @@ from workflows.errors import (
 )
 from workflows.facts import (
     claim_facts,
-    coverage_of,
-    covering_enrolment,
+    coverage_on,
     current_estimate,
     earlier_duplicate,
     other_live_claim,
@@ -184,10 +183,10 @@ def _request_materials(firing: Firing) -> None:
 
 def _verify(firing: Firing) -> None:
     claim, session = firing.claim, firing.session
-    enrolment = covering_enrolment(session, claim.member_id, claim.product_code,
-                                   claim.incident_date)
+    enrolment, coverage = coverage_on(session, claim.member_id, claim.product_code,
+                                      claim.incident_date)
     failures = eligibility(
-        firing.product, claim_facts(claim), coverage_of(enrolment),
+        firing.product, claim_facts(claim), coverage,
         documents=claim.documents,
         has_earlier_duplicate=earlier_duplicate(session, claim) is not None,
         paid_lifetime=paid_on_product(session, claim.member_id, claim.product_code,

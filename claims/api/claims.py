@@ -50,7 +50,8 @@ def claim_view(claim: Claim, member: Member, unit_code: str, batch_no: str | Non
         **{name: getattr(claim, name) for name in (
             "claim_no", "state", "version", "product_code", "cause", "incident_date",
             "admission_date", "discharge_date", "hospital", "diagnosis", "total_expense",
-            "insurance_paid", "self_paid", "disability_grade", "death", "estimate",
+            "insurance_paid", "self_paid", "disability_grade", "disability_assessed_on", "death",
+            "estimate",
             "approved_amount", "above_estimate", "paid_amount", "onsite_date", "onsite_place",
             "receipt_no", "logged_on", "logged_at", "updated_at", "member_id")},
         "state_label": STATES[claim.state],

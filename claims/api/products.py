@@ -33,6 +33,7 @@ def product_view(product: Product, names: dict[str, str]) -> dict[str, Any]:
         "min_age": product.min_age,
         "max_age": product.max_age,
         "sex": product.sex,
+        "disability_assessment_days": product.disability_assessment_days,
         "rules": [benefit.as_rule() for benefit in product.benefits],
         "required_documents": list(product.required_documents),
         "conditional_documents": dict(product.conditional_documents),

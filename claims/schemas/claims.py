@@ -10,6 +10,7 @@ from claims.schemas.fields import (
     Identifier,
     IdNumber,
     Money,
+    PersonName,
     Shaped,
     StrictBoolean,
     StrictInteger,
@@ -32,7 +33,7 @@ def _product(code: Any) -> Any:
 
 
 class BeneficiaryInSchema(InputSchema):
-    name = Text(required=True, validate=ma.validate.Length(min=1))
+    name = PersonName(required=True, validate=ma.validate.Length(min=1))
     id_number = IdNumber(required=True)
     relation = Text(required=True, validate=ma.validate.Length(min=1))
 
@@ -50,6 +51,8 @@ class ClaimInSchema(InputSchema):
     insurance_paid = Money(allow_none=True)
     self_paid = Money(allow_none=True)
     disability_grade = StrictInteger(allow_none=True)
+    disability_assessed_on = ma.fields.Date(allow_none=True, metadata={
+        "description": "the date on the disability assessment (伤残鉴定书); with a grade only"})
     documents = ma.fields.List(Text(max_length=40), allow_none=True,
                                validate=ma.validate.Length(max=50))
     death = StrictBoolean(allow_none=True)
@@ -101,6 +104,7 @@ class ClaimSchema(ma.Schema):
     insurance_paid = Money()
     self_paid = Money()
     disability_grade = ma.fields.Integer(allow_none=True)
+    disability_assessed_on = ma.fields.Date(allow_none=True)
     death = ma.fields.Boolean()
     beneficiary = Shaped(BeneficiarySchema, allow_none=True)
     documents = Shaped(DocumentSchema, many=True)
@@ -143,7 +147,7 @@ class ClaimEventInSchema(InputSchema):
     amount = Money(allow_none=True)
     id_number = IdNumber(allow_none=True)
     receipt_no = Identifier(allow_none=True)
-    proxy_name = Text(allow_none=True)
+    proxy_name = PersonName(allow_none=True)
     proxy_reference = Text(allow_none=True)
     date = ma.fields.Date(allow_none=True)
     place = Text(allow_none=True)

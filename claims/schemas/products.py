@@ -16,6 +16,9 @@ class ProductSchema(ma.Schema):
     min_age = ma.fields.Integer(allow_none=True)
     max_age = ma.fields.Integer(allow_none=True)
     sex = ma.fields.String(allow_none=True)
+    disability_assessment_days = ma.fields.Integer(allow_none=True, metadata={
+        "description": "a disability grade pays when assessed within this many days of the "
+                       "accident; null: no limit"})
     rules = ma.fields.List(ma.fields.Dict())
     required_documents = ma.fields.List(ma.fields.String())
     conditional_documents = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())

@@ -23,7 +23,7 @@ from workflows.errors import DomainError
 from workflows.intake import draft_claim, log_claim
 
 # workflows.intake's warning naming the claim already logged, as a pattern of its wording (its
-# other warning is fixed text, in SHARED_LABELS).
+# other warnings are fixed text, in SHARED_LABELS).
 _DUPLICATE_WARNING = re.compile(
     r"同一职工、险种和出险日期已有理赔 (?P<claim_no>\S+)，本件不能核验通过。")
 

@@ -25,6 +25,7 @@ FIELD_LABELS: dict[str, Any] = {
     "insurance_paid": _l("基本医保支付（元）"),
     "self_paid": _l("个人自付（元）"),
     "disability_grade": _l("伤残等级"),
+    "disability_assessed_on": _l("伤残鉴定日期"),
     "documents": _l("材料"),
     "reason": _l("原因"),
     "reason_code": _l("原因代码"),
@@ -110,7 +111,7 @@ EVENT_FIELDS = ("reason", "reason_code", "amount", "date", "place", "id_number",
                 "proxy_name", "proxy_reference")
 CLAIM_FIELDS = ("id_number", "product_code", "cause", "incident_date", "admission_date",
                 "discharge_date", "hospital", "diagnosis", "total_expense", "insurance_paid",
-                "self_paid", "disability_grade")
+                "self_paid", "disability_grade", "disability_assessed_on")
 
 BENEFICIARY_FIELDS = ("name", "id_number", "relation")
 
