@@ -132,7 +132,7 @@ def gunicorn(url: str, folder: Path, workers: int) -> Iterator[str]:
     """`mutualaid serve` on a free loopback port, as an operator starts it; its base URL."""
     port = free_port()
     env = {**os.environ, "MUTUALAID_DATABASE_URL": url, "MUTUALAID_INSTANCE_PATH": str(folder),
-           "MUTUALAID_SECRET_KEY": "bench-secret", "MUTUALAID_LOG_LEVEL": "WARNING"}
+           "MUTUALAID_SECRET_KEY": "b" * 32, "MUTUALAID_LOG_LEVEL": "WARNING"}
     command = [str(Path(sys.executable).parent / "mutualaid"), "serve", "--port", str(port),
                "--workers", str(workers)]
     with open(folder / "gunicorn.log", "wb") as log:

@@ -65,6 +65,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.request_class = Request
     app.config.update(
         SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         JSON_SORT_KEYS=False,
         API_TITLE="mutualaid",
@@ -81,6 +82,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         },
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Chinese as UTF-8, not \uXXXX: readable in curl and logs, and a third of the bytes.
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     from claims.api.base import RowIdConverter
 
     app.url_map.converters["int"] = RowIdConverter  # before any route: ids fit 64 bits
@@ -121,8 +124,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from claims.web.console import init_console
 
     init_console(app)  # /console/, the staff console (session cookie + CSRF)
-    if settings.trusted_proxies:  # the client address is the one the proxies in front saw
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore
+    if settings.trusted_proxies:  # the client address and scheme the proxies in front saw
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore
+                                x_proto=settings.trusted_proxies)
     from claims.cli import register_cli
 
     register_cli(app)

@@ -92,8 +92,48 @@ def revoke_token(session: Session, token: str) -> bool:
     return True
 
 
+def revoke_user_tokens(session: Session, user_id: int) -> int:
+    """End every live token of the user (API tokens and console sign-ins); how many."""
+    result = session.execute(sa.update(_TOKEN).where(
+        _TOKEN.c.user_id == user_id, _TOKEN.c.revoked_at.is_(None),
+        _TOKEN.c.expires_at > datetime.now(UTC)).values(revoked_at=datetime.now(UTC)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 class UserError(ValueError):
     pass
+
+
+def _check_new_password(password: str) -> None:
+    if len(password) < 8:
+        raise UserError("password must have at least 8 characters")
+
+
+def _user_named(session: Session, username: str) -> User:
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise UserError(f"no user {username}")
+    return user
+
+
+def set_password(session: Session, *, username: str, password: str) -> User:
+    """A new password; the user's tokens and console sign-ins end (sign in again)."""
+    _check_new_password(password)
+    user = _user_named(session, username)
+    user.password_hash = hash_password(password)
+    session.add(user)
+    revoke_user_tokens(session, user.id)  # type: ignore[arg-type]
+    return user
+
+
+def set_active(session: Session, *, username: str, active: bool) -> User:
+    """Enable or disable a user; disabling ends their tokens and console sign-ins."""
+    user = _user_named(session, username)
+    user.active = active
+    session.add(user)
+    if not active:
+        revoke_user_tokens(session, user.id)  # type: ignore[arg-type]
+    return user
 
 
 def create_user(session: Session, *, username: str, role: str, password: str,
@@ -103,8 +143,7 @@ def create_user(session: Session, *, username: str, role: str, password: str,
         raise UserError(f"role must be one of {', '.join(ROLES)}")
     if not username or len(username) > 100:
         raise UserError("username must have 1 to 100 characters")
-    if len(password) < 8:
-        raise UserError("password must have at least 8 characters")
+    _check_new_password(password)
     unit_id = None
     if role == "unit_staff":
         if not unit_code:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
-from claims.auth import ROLES, UserError, create_user
+from claims.auth import ROLES, UserError, create_user, set_active, set_password
 from claims.db import make_engine, session_scope
 from claims.runtime import get_runtime
 from config.catalogue import DEFAULT_PRODUCTS_FILE, CatalogueError
@@ -131,6 +131,42 @@ def users_create(username: str, role: str, unit_code: str | None, password: str)
     except UserError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"created {role} {username}")
+
+
+@users_group.command("set-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@with_appcontext
+def users_set_password(username: str, password: str) -> None:
+    """Give a user a new password; their tokens and console sign-ins end."""
+    _change_user(set_password, username=username, password=password)
+    click.echo(f"new password for {username}; signed out everywhere")
+
+
+@users_group.command("disable")
+@click.argument("username")
+@with_appcontext
+def users_disable(username: str) -> None:
+    """Stop a user signing in; their tokens and console sign-ins end."""
+    _change_user(set_active, username=username, active=False)
+    click.echo(f"disabled {username}; signed out everywhere")
+
+
+@users_group.command("enable")
+@click.argument("username")
+@with_appcontext
+def users_enable(username: str) -> None:
+    """Let a disabled user sign in again."""
+    _change_user(set_active, username=username, active=True)
+    click.echo(f"enabled {username}")
+
+
+def _change_user(change: Any, **fields: Any) -> None:
+    try:
+        with session_scope(get_runtime().engine) as session:
+            change(session, **fields)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.command("demo")

@@ -207,6 +207,20 @@ def default_instance_path() -> Path:
     return Path(sys.prefix) / "var" / "mutualaid-instance"
 
 
+SECRET_KEY_MIN = 32
+
+
+def _secret_key() -> str | None:
+    """MUTUALAID_SECRET_KEY when set: long enough that nobody guesses it and signs a session."""
+    key = _env("SECRET_KEY")
+    if key and len(key) < SECRET_KEY_MIN:
+        # The value is a secret: the message gives its length, never the key.
+        raise ConfigError(PREFIX + "SECRET_KEY", f"<{len(key)} characters>",
+                          f"a random key of at least {SECRET_KEY_MIN} characters (e.g. from "
+                          "python3 -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    return key
+
+
 def _instance_secret(instance: Path) -> str:
     """A per-install secret kept in the instance folder: never a default shared by installs."""
     path = instance / "secret_key"
@@ -227,6 +241,10 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     products_file: str | None = None
     token_ttl_seconds: int = 8 * 3600
+    # A console sign-in lasts a working day, and ends at once on signing out.
+    console_session_hours: int = 12
+    # Behind HTTPS: the console's cookie is sent over HTTPS only.
+    secure_cookies: bool = False
     onsite_threshold_fen: int = 500_000
     embed_scheduler: bool = False
     log_level: str = "INFO"
@@ -289,7 +307,7 @@ class Settings:
         try:
             if database_url.startswith("sqlite:///"):
                 instance.mkdir(parents=True, exist_ok=True)
-            secret_key = _env("SECRET_KEY") or _instance_secret(instance)
+            secret_key = _secret_key() or _instance_secret(instance)
         except OSError as error:
             raise ConfigError(PREFIX + "INSTANCE_PATH", given_instance or str(instance),
                               f"a folder this process can write ({error.strerror})") from None
@@ -302,6 +320,8 @@ class Settings:
             timezone=env_time_zone("TIMEZONE", "Asia/Shanghai"),
             products_file=env_file("PRODUCTS_FILE", "the product catalogue, TOML"),
             token_ttl_seconds=env_int("TOKEN_TTL_SECONDS", 8 * 3600, minimum=1),
+            console_session_hours=env_int("CONSOLE_SESSION_HOURS", 12, minimum=1, maximum=168),
+            secure_cookies=env_flag("SECURE_COOKIES"),
             onsite_threshold_fen=env_money("ONSITE_THRESHOLD", "5000.00"),
             embed_scheduler=env_flag("EMBED_SCHEDULER"),
             log_level=env_log_level("LOG_LEVEL", "INFO"),

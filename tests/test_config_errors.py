@@ -57,6 +57,10 @@ BAD_SETTINGS = [
     ("MUTUALAID_SMTP_PORT", "abc", "'abc' is not a whole number"),
     ("MUTUALAID_SCHEDULER_LEASE_SECONDS", "6", "at least twice"),
     ("MUTUALAID_EMBED_SCHEDULER", "maybe", "'maybe' is not yes or no"),
+    ("MUTUALAID_CONSOLE_SESSION_HOURS", "0", "'0' is not a whole number (1 to 168"),
+    ("MUTUALAID_SECURE_COOKIES", "https", "'https' is not yes or no"),
+    # Guessable: anyone could sign a console session. The line never shows the key itself.
+    ("MUTUALAID_SECRET_KEY", "changeme", "'<8 characters>' is not a random key of at least 32"),
 ]
 
 
@@ -73,6 +77,8 @@ def _bad_env(tmp_path: Path, variable: str, value: str) -> dict[str, str]:
 def test_db_upgrade_refuses_a_bad_setting_in_one_line(tmp_path, variable, value, says):
     done = run(["db", "upgrade"], _bad_env(tmp_path, variable, value))
     assert_one_clear_line(done, f"Error: {variable}=", says)
+    if variable == "MUTUALAID_SECRET_KEY":
+        assert value not in done.stderr
 
 
 @pytest.mark.parametrize("command", [["jobs", "run", "flag_overdue"], ["scheduler"]],
@@ -135,6 +141,18 @@ def test_a_gunicorn_worker_that_cannot_load_the_app_logs_one_line(tmp_path):
     assert done.returncode != 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert "Error: MUTUALAID_TIMEZONE='Mars/Olympus' is not a time zone" in done.stderr
+    assert "App failed to load" in done.stderr
+
+
+def test_gunicorn_on_wsgi_py_refuses_a_bad_setting_in_one_line(tmp_path):
+    # An operator's own `gunicorn wsgi:app`, not `mutualaid serve`: the same one line, and
+    # gunicorn stops instead of booting worker after worker.
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    done = subprocess.run([str(gunicorn), "--chdir", str(Path(__file__).parent.parent),
+                           "--bind", "127.0.0.1:0", "wsgi:app"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path,
+                          env=service_env(tmp_path, MUTUALAID_TIMEZONE="Mars/Olympus"))
+    assert_one_clear_line(done, "MUTUALAID_TIMEZONE", "'Mars/Olympus' is not a time zone")
     assert "App failed to load" in done.stderr
 
 

@@ -38,7 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`mutualaid serve --workers 2` on a fresh SQLite database, no rate-limit setting; its URL."""
     folder = tmp_path_factory.mktemp("served")
     env = {**os.environ, "MUTUALAID_DATABASE_URL": f"sqlite:///{folder / 'x.db'}",
-           "MUTUALAID_INSTANCE_PATH": str(folder), "MUTUALAID_SECRET_KEY": "test-secret",
+           "MUTUALAID_INSTANCE_PATH": str(folder), "MUTUALAID_SECRET_KEY": "s" * 32,
            "MUTUALAID_LOG_LEVEL": "WARNING"}
     env.pop("MUTUALAID_RATELIMIT_STORAGE_URI", None)  # the default store is under test
     for command in (["db", "upgrade"],

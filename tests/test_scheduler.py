@@ -62,7 +62,7 @@ class World:
         path.write_text(schedules)
         return os.environ | {
             "MUTUALAID_DATABASE_URL": self.url, "MUTUALAID_INSTANCE_PATH": str(self.tmp_path),
-            "MUTUALAID_SECRET_KEY": "test", "MUTUALAID_SCHEDULES_FILE": str(path),
+            "MUTUALAID_SECRET_KEY": "test-" + "k" * 32, "MUTUALAID_SCHEDULES_FILE": str(path),
             "MUTUALAID_SCHEDULER_HEARTBEAT_SECONDS": "0.5",
             "MUTUALAID_SCHEDULER_LEASE_SECONDS": str(LEASE_SECONDS),
         } | extra

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from conftest import PASSWORD, new_id_number
+from test_console import post_form
+from test_console import sign_in as console_sign_in
 
 from claims.auth import create_user
 from claims.db import session_scope
@@ -99,6 +101,44 @@ def test_delete_token_revokes_the_callers_token_only(county, client):
     assert client.delete("/api/v1/auth/token").status_code == 401
 
 
+def test_signing_out_of_the_console_ends_the_sign_in_on_the_server(county, client):
+    console_sign_in(client, county)
+    copied = client.get_cookie("session").value  # as if taken from this browser
+    assert client.get("/console/claims").status_code == 200
+    assert post_form(client, "/console/logout", {}).status_code == 302
+    client.set_cookie("session", copied)
+    answer = client.get("/console/claims")
+    assert answer.status_code == 302 and "/console/login" in answer.headers["Location"]
+
+
+def test_a_new_password_or_a_disabled_user_ends_every_sign_in(county, client, runner):
+    county.clerk  # noqa: B018
+    token = sign_in(client, "clerk", PASSWORD).json["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    console_sign_in(client, county)
+    result = runner.invoke(args=["users", "set-password", "clerk", "--password", "new-secret-1"])
+    assert result.exit_code == 0, result.output
+    assert client.get("/api/v1/products", headers=bearer).status_code == 401
+    assert client.get("/console/claims").status_code == 302
+    assert sign_in(client, "clerk", PASSWORD).status_code == 401
+    fresh = sign_in(client, "clerk", "new-secret-1").json["access_token"]
+    assert runner.invoke(args=["users", "disable", "clerk"]).exit_code == 0
+    assert client.get("/api/v1/products",
+                      headers={"Authorization": f"Bearer {fresh}"}).status_code == 401
+    assert sign_in(client, "clerk", "new-secret-1").status_code == 401
+    assert runner.invoke(args=["users", "enable", "clerk"]).exit_code == 0
+    assert sign_in(client, "clerk", "new-secret-1").status_code == 200
+    refused = runner.invoke(args=["users", "disable", "nobody"])
+    assert refused.exit_code != 0 and "no user nobody" in refused.output
+
+
+def test_the_console_cookie_is_secure_when_the_site_is_served_over_https(app, county, client):
+    app.config["SESSION_COOKIE_SECURE"] = True  # MUTUALAID_SECURE_COOKIES=1
+    console_sign_in(client, county)
+    cookie = client.get_cookie("session")
+    assert cookie is not None and cookie.secure
+
+
 def test_api_answers_and_pages_carry_secure_headers(county, client):
     answers = {
         "api": county.clerk.get("/api/v1/products"),
@@ -114,6 +154,8 @@ def test_api_answers_and_pages_carry_secure_headers(county, client):
         csp = answer.headers["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in csp, name
     assert answers["api"].headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert answers["api"].headers["Cache-Control"] == "no-store"  # names workers and claims
+    assert answers["error"].headers["Cache-Control"] == "no-store"
     assert "unsafe-inline" not in answers["status page"].headers["Content-Security-Policy"]
 
 

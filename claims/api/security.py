@@ -101,6 +101,7 @@ INLINE_PAGE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
                    "frame-ancestors 'none'; form-action 'self'; base-uri 'self'; "
                    "object-src 'none'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+PUBLIC_DOCS = ("/api/v1/docs", "/api/v1/openapi.json")
 
 
 def secure_headers(response: flask.Response) -> flask.Response:
@@ -115,6 +116,9 @@ def secure_headers(response: flask.Response) -> flask.Response:
             headers["Content-Security-Policy"] = INLINE_PAGE_CSP if inline else PAGE_CSP
         else:
             headers["Content-Security-Policy"] = API_CSP
+    if request.path.startswith("/api/v1/") and not request.path.startswith(PUBLIC_DOCS):
+        # Answers name workers and their claims: no shared or browser cache keeps a copy.
+        headers.setdefault("Cache-Control", "no-store")
     return response
 
 

@@ -29,10 +29,10 @@ from claims.api.claims import (
 )
 from claims.api.security import login_guard
 from claims.api.status import client_address
-from claims.auth import Actor, check_password
+from claims.auth import Actor, actor_for_token, check_password, issue_token, revoke_token
 from claims.models import Claim, Notification, User
 from claims.money import format_fen
-from claims.runtime import get_runtime, get_session
+from claims.runtime import get_reads, get_runtime, get_session
 from claims.web.forms import FIELD_LABELS
 from workflows.lifecycle import STATES
 from workflows.reminders import overdue_batches, overdue_days
@@ -87,12 +87,14 @@ def _signed_in() -> flask.Response | None:
     """Every console page but the sign-in needs a signed-in user; every POST a CSRF token."""
     if request.method == "POST":
         csrf.protect()
-    user = get_session().get(User, session["user_id"]) if "user_id" in session else None
-    if user is not None and user.active:
-        g.actor = Actor(username=user.username, role=user.role, unit_id=user.unit_id,
-                        user_id=user.id)
+    # A sign-in is a token like the API's (claims.auth): it expires, and signing out, a new
+    # password or a disabled user ends it on the server, not only in this browser's cookie.
+    token = session.get("token")
+    actor = actor_for_token(get_reads(), token) if isinstance(token, str) else None
+    if actor is not None:
+        g.actor = actor
         return None
-    session.pop("user_id", None)
+    session.pop("token", None)
     if request.endpoint in OPEN_OUTSIDE:
         return None
     return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
@@ -177,8 +179,11 @@ def login() -> Any:
     assert user is not None
     guard.succeeded(username)
     lang = session.get("lang")
+    db = get_session()
+    token, _ttl = issue_token(db, user, get_runtime().settings.console_session_hours * 3600)
+    db.commit()
     session.clear()  # a fresh session for the new identity, in the language chosen before
-    session["user_id"] = user.id
+    session["token"] = token
     if lang:
         session["lang"] = lang
     return redirect(_safe_next(request.form.get("next")))
@@ -186,7 +191,12 @@ def login() -> Any:
 
 @console.post("/logout")
 def logout() -> Any:
-    """Sign out."""
+    """Sign out: the sign-in ends on the server too, so a copy of the cookie is worthless."""
+    token = session.get("token")
+    if isinstance(token, str):
+        db = get_session()
+        revoke_token(db, token)
+        db.commit()
     session.clear()
     return redirect(url_for("console.login"))
 
