@@ -122,6 +122,17 @@ def test_the_list_exports_as_xlsx_and_csv_with_ids_masked(
         assert member["id_number_masked"] in text.data.decode("utf-8-sig")
 
 
+def test_no_csv_cell_of_the_list_is_read_as_a_formula(county: County) -> None:
+    # Names and phones come from unit rosters and forms: a spreadsheet must show them as text.
+    unit = county.unit(union_contact="=cmd|' /C calc'!A0", union_phone="+1+1")["code"]
+    member = county.member(unit, name='=HYPERLINK("http://evil.example","点此")')
+    county.enrol(member, "critical_illness")
+    county.claim(member, "critical_illness")
+    text = county.clerk.get("/api/v1/visits/export?festival=spring&format=csv")
+    [row] = list(csv.reader(StringIO(text.data.decode("utf-8-sig"))))[1:]
+    assert row[2:5] == ["'=cmd|' /C calc'!A0", "'+1+1", "'" + member["name"]]
+
+
 def test_the_job_prepares_the_list_two_weeks_ahead_once(
         app: Flask, county: County, world: dict[str, Any], tmp_path: Path) -> None:
     runtime = app.extensions["mutualaid"]

@@ -23,7 +23,7 @@ from claims.money import chinese_capital, format_fen
 from claims.runtime import Runtime
 from config.channels import ChannelSettings
 from workflows.errors import Conflict
-from workflows.xlsx_stream import FORMULA_PREFIXES, PageSetup, Sheet, Workbook
+from workflows.xlsx_stream import PageSetup, Sheet, Workbook, csv_safe
 
 # The manifest's columns (报送清单), in order: (key, Chinese header), the CSV's too. The XLSX
 # adds DECISION_COLUMNS at the right, blank: the city office fills them in and sends the same
@@ -58,7 +58,6 @@ SHEET, COVER_SHEET = "报送清单", "封面"
 CAUSES = {"illness": "疾病", "accident": "意外"}
 SIGNATURES = ("经办人", "审核人", "县总工会（盖章）", "市总接收人")
 TOTAL_LABEL = "合计"  # the totals row: no claim number, this in the unit column
-_RISKY = FORMULA_PREFIXES  # a spreadsheet may read text starting so as a formula
 _WIDTHS = (15, 24, 10, 21, 22, 8, 11, 11, 11, 12, 12, 12, 12, 28, 11, 12, 24)
 # The list prints landscape on A4, as wide as one page, the header row on every page.
 _MANIFEST_PAGE = PageSetup(landscape=True, fit_width=1, fit_height=0, repeat_header_rows=1,
@@ -143,8 +142,8 @@ def summarise_documents(raw: str | None, names: dict[str, str]) -> str:
 
 
 def csv_text(text: str) -> str:
-    """Neutralise formula injection: text a spreadsheet would evaluate gets a leading apostrophe."""
-    return "'" + text if text.startswith(_RISKY) else text
+    """A name or unit for the manifest's CSV, formula injection neutralised."""
+    return csv_safe(text)
 
 
 def week_label(week: str) -> str:

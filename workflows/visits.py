@@ -29,7 +29,7 @@ from claims.idcard import mask
 from claims.models import Claim, Member, Unit
 from claims.money import format_fen
 from claims.runtime import Runtime
-from workflows.xlsx_stream import Workbook
+from workflows.xlsx_stream import Workbook, csv_safe
 
 # festival -> (Chinese name, lunar month, lunar day)
 FESTIVALS: dict[str, tuple[str, int, int]] = {
@@ -196,13 +196,15 @@ def xlsx_bytes(rows: Iterable[VisitRow], title: str) -> bytes:
 
 
 def csv_text(rows: Iterable[VisitRow]) -> str:
-    """CSV with a BOM, so Excel in Chinese opens it as UTF-8."""
+    """CSV with a BOM, so Excel in Chinese opens it as UTF-8; no cell is read as a formula
+    (names and phones come from unit rosters)."""
     buffer = StringIO()
     writer = csv.writer(buffer)
     writer.writerow([header for _key, header in EXPORT_COLUMNS])
     for row in rows:
         cells = row.cells()
-        writer.writerow([cells[key] for key, _header in EXPORT_COLUMNS])
+        writer.writerow([csv_safe(value) if isinstance(value := cells[key], str) else value
+                         for key, _header in EXPORT_COLUMNS])
     return "\ufeff" + buffer.getvalue()
 
 

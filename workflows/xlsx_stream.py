@@ -46,6 +46,12 @@ from workflows.xlsx_xml import (
 
 # Text a spreadsheet may read as a formula when it is edited or exported.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(text: str) -> str:
+    """Text for a CSV cell: one a spreadsheet would evaluate gets a leading apostrophe."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
 MAX_SHEET_NAME = 31
 _FLUSH_ROWS = 256  # rows buffered before they go into the zip entry
 _BAD_SHEET_NAME = re.compile(r"[\[\]:*?/\\]")
