@@ -257,7 +257,7 @@ class Notification(SQLModel, table=True):
     template: str = Field(max_length=60)
     payload: dict[str, Any] = _json(default_factory=empty_dict)
     channel: str | None = Field(default=None, max_length=20)  # chosen when dispatched
-    state: str = Field(default="pending", max_length=10)  # pending, sent, failed
+    state: str = Field(default="pending", max_length=10)  # pending, sent, failed, cancelled
     attempts: int = 0
     next_try_at: datetime = _stamp()
     last_error: str | None = Field(default=None, max_length=500)

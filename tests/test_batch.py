@@ -11,7 +11,7 @@ from sqlmodel import select
 from claims.auth import system_actor
 from claims.db import session_scope
 from claims.models import Batch, Claim, ClaimEvent
-from workflows.batch import iso_week, run_weekly_batch, seal_weekly_batch
+from workflows.batch import iso_week, run_weekly_batch, seal_weekly_batch, transmit_due_batches
 
 
 def runtime_of(app):
@@ -172,6 +172,7 @@ def test_a_run_finishes_what_a_crashed_run_left(app, county):
         batch_no = sealed.batch.batch_no
     summary = run_weekly_batch(runtime, system_actor("weekly_batch"))
     assert summary["batch_no"] is None and summary["sealed"] == 0
+    assert "batch_transmission" not in summary  # it sealed none
     assert summary["manifests_written"] == [batch_no]
     assert summary["transmission"] == {"sent": [batch_no], "failed": []}
     again = run_weekly_batch(runtime, system_actor("weekly_batch"))
@@ -192,3 +193,21 @@ def test_seal_and_deliver_write_one_audit_event_per_claim(app, county):
             assert events[-1].version == claim.version == 3
             assert events[-1].payload == {"batch_no": iso_week(county.today)}
             assert events[-1].actor == "job:weekly_batch"
+
+
+def test_the_run_that_sealed_a_batch_says_when_another_run_sent_it(app, county, monkeypatch):
+    import workflows.batch
+
+    county.ready_claims(2)
+    runtime = runtime_of(app)
+    write_missing_manifests = workflows.batch.write_missing_manifests
+
+    def another_run_sends_first(runtime_: object) -> list[str]:
+        written = write_missing_manifests(runtime_)
+        assert transmit_due_batches(runtime_)["sent"] == [iso_week(county.today)]
+        return written
+
+    monkeypatch.setattr(workflows.batch, "write_missing_manifests", another_run_sends_first)
+    summary = run_weekly_batch(runtime, system_actor("weekly_batch"))
+    assert summary["sealed"] == 2 and summary["transmission"] == {"sent": [], "failed": []}
+    assert summary["batch_transmission"] == "sent by another run"

@@ -3,7 +3,8 @@
   back (no restart);
 - the scheduler killed mid-job: its run is marked abandoned at the next start and the job's
   work is done once;
-- the SMS gateway down: messages wait and go out once when it returns.
+- the SMS gateway down: messages wait and go out once when it returns;
+- a mail server that accepts and never answers: every other write goes on meanwhile.
 
 Covered elsewhere: a weekly batch SIGKILLed while sealing (test_batch_crash.py), a standby
 scheduler taking over from a dead one (test_scheduler.py), SMTP down for notices
@@ -16,8 +17,9 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from sqlmodel import select
 import claims.db
 import workflows.scheduler
 from claims.db import session_scope
-from claims.models import Batch, ClaimEvent, JobRun
+from claims.models import Batch, ClaimEvent, JobRun, Notification
 from workflows.jobs import abandon_dead_runs, runner_name
 from workflows.notify import dispatch_due
 from workflows.scheduler import run_scheduled_job
@@ -174,8 +176,6 @@ def test_with_the_sms_gateway_down_worker_messages_wait_and_go_out_once(
 
 
 def make_due_now(runtime) -> None:
-    from claims.models import Notification
-
     with runtime.engine.begin() as connection:
         connection.execute(sa.update(Notification).values(
             next_try_at=datetime.now(UTC) - timedelta(seconds=1)))
@@ -215,3 +215,121 @@ def test_a_connection_cut_while_busy_fails_one_request_then_the_pool_is_renewed(
     answer = clerk.get("/api/v1/claims")
     assert answer.status_code == 503 and answer.headers["Retry-After"]
     assert clerk.get("/api/v1/claims").status_code == 200
+
+
+class HungMailServer:
+    """A mail server that accepts connections and never says a word, until released (its
+    connections then close, and the client's send fails). `hung_up` is set when a client
+    gives up waiting (its timeout) and closes its end."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.connected, self.hung_up = threading.Event(), threading.Event()
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # released
+                return
+            self.connections.append(connection)
+            threading.Thread(target=self._wait_for_hang_up, args=(connection,),
+                             daemon=True).start()
+            self.connected.set()
+
+    def _wait_for_hang_up(self, connection: socket.socket) -> None:
+        try:
+            while connection.recv(1024):
+                pass
+        except OSError:  # released: closed on our side
+            return
+        self.hung_up.set()
+
+    def release(self) -> None:
+        self.listener.close()
+        for connection in self.connections:
+            with suppress(OSError):  # the client hung up first
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+
+@contextmanager
+def hung_mail_server() -> Iterator[HungMailServer]:
+    server = HungMailServer()
+    try:
+        yield server
+    finally:
+        server.release()
+
+
+def test_a_hung_mail_server_holds_up_no_other_write(app, county, monkeypatch):
+    runtime = app.extensions["mutualaid"]
+    [large] = approved_claims(app, county, ["6000.00"])
+    assert remit(county, [large]).status_code == 201
+    summaries = []
+    with hung_mail_server() as server:
+        monkeypatch.setenv("MUTUALAID_NOTIFY_UNIT_CHANNEL", "smtp")
+        monkeypatch.setenv("MUTUALAID_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("MUTUALAID_SMTP_PORT", str(server.port))
+        monkeypatch.setenv("MUTUALAID_SMTP_TIMEOUT", "30")
+        dispatcher = threading.Thread(target=lambda: summaries.append(dispatch_due(runtime)))
+        dispatcher.start()
+        assert server.connected.wait(30)  # the union's payout notice is on its way, stuck
+        # Any write (a new claim), and one to the very claim being notified.
+        county.claim()
+        meeting = (county.today + timedelta(days=3)).isoformat()
+        answer = county.fire(large["claim_no"], "schedule_onsite", date=meeting, place="会议室")
+        assert answer.status_code == 200, answer.json
+        # Done while the send still waited on the server: it had not given up yet.
+        assert not server.hung_up.is_set()
+        server.release()
+        dispatcher.join(60)
+    assert summaries[0].retrying == 1  # the stuck notice, tried again later: nothing lost
+    with runtime.engine.connect() as connection:
+        union = connection.execute(sa.select(Notification).where(
+            Notification.recipient_kind == "unit", Notification.template == "funds_received")
+        ).one()
+    assert (union.state, union.attempts) == ("pending", 1)
+    assert union.last_error.startswith("smtp: SMTPServerDisconnected")
+
+
+def test_a_dispatcher_killed_mid_send_leaves_the_message_to_the_next_after_its_lease(
+        app, county, monkeypatch, database_url, funds_received):
+    import os
+    import signal
+    import textwrap
+
+    runtime = app.extensions["mutualaid"]
+    script = textwrap.dedent(f"""
+        from claims.app import create_app
+        from workflows.notify import dispatch_due
+        app = create_app({{"database_url": {database_url!r}, "secret_key": "x"}})
+        dispatch_due(app.extensions["mutualaid"])
+    """)
+    with hung_mail_server() as server:
+        monkeypatch.setenv("MUTUALAID_NOTIFY_UNIT_CHANNEL", "smtp")
+        monkeypatch.setenv("MUTUALAID_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("MUTUALAID_SMTP_PORT", str(server.port))
+        dispatcher = subprocess.Popen(
+            [sys.executable, "-c", script],
+            env=os.environ | {"MUTUALAID_INSTANCE_PATH": str(runtime.settings.instance_path)})
+        try:
+            assert server.connected.wait(60)  # the union's notice is on its way
+        finally:
+            dispatcher.send_signal(signal.SIGKILL)
+            dispatcher.wait(10)
+    monkeypatch.delenv("MUTUALAID_NOTIFY_UNIT_CHANNEL")  # files from here: always sent
+    with runtime.engine.connect() as connection:
+        union = connection.execute(sa.select(Notification).where(
+            Notification.recipient_kind == "unit")).one()
+    assert (union.state, union.attempts) == ("pending", 1)
+    assert union.next_try_at > datetime.now(UTC)  # leased to the dead dispatcher
+    assert dispatch_due(runtime).notified == 0
+    make_due_now(runtime)  # the lease ran out
+    assert dispatch_due(runtime).notified == 1
+    assert dispatch_due(runtime).notified == 0
+    trail = county.clerk.get(f"/api/v1/claims/{funds_received['claim_no']}/events").json
+    assert [e["event"] for e in trail].count("notify") == 1

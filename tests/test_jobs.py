@@ -61,7 +61,7 @@ def test_running_the_weekly_batch_through_the_api_records_an_ok_run_with_the_sea
     assert set(run) == {"id", "job", "trigger", "scheduled_for", "started_at", "finished_at",
                         "outcome", "summary"}
     assert (run["job"], run["trigger"], run["outcome"]) == ("weekly_batch", "manual", "ok")
-    assert run["summary"]["sealed"] == 2
+    assert run["summary"]["sealed"] == 2 and run["summary"]["batch_transmission"] == "sent"
     assert run["scheduled_for"] is None and run["finished_at"] >= run["started_at"]
     assert states(app) == ["batched", "batched"] and batch_count(app) == 1
     shown = county.admin.get(f"{JOBS_URL}/runs/{run['id']}")
@@ -164,7 +164,7 @@ def test_the_mutualaid_command_runs_a_job_in_its_own_process(app, county, databa
                                                               tmp_path):
     county.ready_claims(1)
     env = os.environ | {"MUTUALAID_DATABASE_URL": database_url,
-                        "MUTUALAID_INSTANCE_PATH": str(tmp_path), "MUTUALAID_SECRET_KEY": "t"}
+                        "MUTUALAID_INSTANCE_PATH": str(tmp_path), "MUTUALAID_SECRET_KEY": "t" * 32}
     done = subprocess.run([str(MUTUALAID), "jobs", "run", "weekly_batch"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

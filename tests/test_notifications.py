@@ -35,8 +35,12 @@ def test_the_outbox_lists_each_notice_newest_first_with_its_claim(county) -> Non
             .json] == [first["claim_no"]]
     one = county.clerk.get(f"/api/v1/notifications/{notice['id']}")
     assert one.status_code == 200 and one.json == notice
-    refused = county.clerk.get("/api/v1/notifications", query_string={"state": "lost"})
-    assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "state"
+    assert [n["claim_no"] for n in outbox(county.clerk, template="materials_requested")
+            .json] == [second["claim_no"], first["claim_no"]]
+    assert outbox(county.clerk, template="funds_received").json == []
+    for field, value in (("state", "lost"), ("template", "materials_requsted")):
+        refused = county.clerk.get("/api/v1/notifications", query_string={field: value})
+        assert refused.status_code == 422 and refused.json["errors"][0]["field"] == field
 
 
 def test_unit_staff_see_their_own_units_notices_only(county) -> None:

@@ -19,7 +19,12 @@ from claims.db import session_scope
 from claims.idcard import mask
 from claims.models import Batch, ClaimEvent, Member
 from config.settings import Settings
-from workflows.batch import backoff_seconds, run_weekly_batch, transmit_due_batches
+from workflows.batch import (
+    backoff_seconds,
+    run_weekly_batch,
+    seal_weekly_batch,
+    transmit_due_batches,
+)
 from workflows.manifest import SHEET
 
 ACTOR = system_actor("weekly_batch")
@@ -219,3 +224,38 @@ def test_backoff_doubles_and_is_capped():
     settings = Settings(instance_path=None, database_url="", secret_key="")  # type: ignore
     assert [backoff_seconds(settings, n) for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
     assert backoff_seconds(settings, 12) == 3600
+
+
+def test_a_hung_mail_server_holds_up_no_write_and_a_batch_grown_meanwhile_is_sent_whole(
+        app, county, smtp, monkeypatch):
+    from test_faults import hung_mail_server
+
+    runtime = app.extensions["mutualaid"]
+    monkeypatch.setattr(runtime.settings, "transmission_timeout", 30.0)
+    claims = county.ready_claims(2)
+    summaries: list[dict] = []
+    with hung_mail_server() as server:
+        monkeypatch.setenv("MUTUALAID_SMTP_PORT", str(server.port))
+        run = threading.Thread(target=lambda: summaries.append(run_weekly_batch(runtime, ACTOR)))
+        run.start()
+        assert server.connected.wait(30)  # the manifest of two claims is on its way, stuck
+        claims += county.ready_claims(1)  # writes go on
+        with session_scope(runtime.engine) as session:  # and so does a seal into the batch
+            assert seal_weekly_batch(session, runtime, ACTOR).sealed == 1
+        # Done while the send still waited on the server: it had not given up yet.
+        assert not server.hung_up.is_set()
+        server.release()
+        run.join(60)
+    # That send no longer stands for the batch: it grew meanwhile, and is due as it is now.
+    assert summaries[0]["transmission"] == {"sent": [], "failed": []}
+    batch = the_batch(app)
+    assert (batch.claim_count, batch.transmission_state, batch.delivered_at) == (
+        3, "pending", None)
+    monkeypatch.setenv("MUTUALAID_SMTP_PORT", str(smtp.port))
+    smtp.start()
+    assert transmit_due_batches(runtime) == {"sent": [batch.batch_no], "failed": []}
+    [message] = smtp.inbox.messages
+    csv_text = next(part.get_content() for part in message.iter_attachments()
+                    if part.get_filename().endswith(".csv"))
+    assert all(claim_no in csv_text for claim_no in claims)
+    assert states(county, claims) == {"submitted"}

@@ -23,8 +23,8 @@ from workflows.lifecycle import EVENTS_BY_NAME
 # The manifest's columns live with the manifest; importable from here as they always were.
 from workflows.manifest import DECISION_COLUMNS as DECISION_COLUMNS
 from workflows.manifest import MANIFEST_COLUMNS as MANIFEST_COLUMNS
-from workflows.manifest import current_manifest, write_manifest
-from workflows.transmission import TransmissionError, transmission_for
+from workflows.manifest import ManifestFiles, current_manifest, write_manifest
+from workflows.transmission import Transmission, TransmissionError, transmission_for
 
 log = logging.getLogger("mutualaid.batch")
 
@@ -36,8 +36,9 @@ _events = ClaimEvent.__table__  # type: ignore[attr-defined]
 _AUDIT_COLUMNS = ("claim_id", "event", "from_state", "to_state", "version", "actor", "at",
                   "payload")
 # One weekly batch run at a time across processes and hosts (PostgreSQL; SQLite's
-# BEGIN IMMEDIATE already makes writers take turns). Transmissions and deliveries take it
-# too, so a batch never grows while it is being sent or delivered.
+# BEGIN IMMEDIATE already makes writers take turns). Deliveries take it too, so a batch never
+# grows while it is delivered, and transmissions to lease a batch and to record the outcome,
+# never across the send: a batch that grows while on its way is sent again.
 _BATCH_LOCK_KEY = 0x6D7574_0001
 
 
@@ -181,9 +182,28 @@ def run_weekly_batch(runtime: Runtime, actor: Actor) -> dict[str, Any]:
     written = write_missing_manifests(runtime)
     summary["manifests_written"] = written
     summary["transmission"] = transmit_due_batches(runtime)
+    if batch is not None:
+        summary["batch_transmission"] = sealed_batch_transmission(
+            runtime, batch.batch_no, summary["transmission"])
     log.info("weekly batch batch=%s sealed=%s manifests=%s transmission=%s",
              summary["batch_no"], result.sealed, written, summary["transmission"])
     return summary
+
+
+def sealed_batch_transmission(runtime: Runtime, batch_no: str,
+                              transmitted: dict[str, list[str]]) -> str:
+    """How the transmission of the batch this run sealed stands: a run at the same time may
+    have sent it, or be sending it, leaving this run's own lists empty."""
+    for outcome in ("sent", "failed"):
+        if batch_no in transmitted[outcome]:
+            return outcome
+    with session_scope(runtime.engine, write=False) as session:
+        batch = session.exec(select(Batch).where(Batch.batch_no == batch_no)).one()
+    if batch.transmission_state == "sent":
+        return "sent by another run"
+    if batch.delivered_at is not None:
+        return "delivered"
+    return "in another run's hands"  # being sent there, or failed there and due again later
 
 
 def write_missing_manifests(runtime: Runtime) -> list[str]:
@@ -218,12 +238,26 @@ def _due(batch: Batch, now: datetime) -> bool:
             and (batch.transmission_next_try_at is None or batch.transmission_next_try_at <= now))
 
 
-def transmit_batch(runtime: Runtime, batch_id: int, *, now: datetime | None = None) -> str | None:
-    """Send one due batch in its own transaction: "sent", "failed", or None when not due.
+def transmission_lease(settings: Settings) -> timedelta:
+    """How long a batch taken for sending is left to its sender: longer than any send can
+    take (each step of an SMTP conversation may wait the whole timeout), so another run sends
+    it only when the first one died."""
+    return timedelta(seconds=max(300.0, 10 * settings.transmission_timeout))
 
-    The batch lock is held across the send, so two runs never send a batch twice, and a
-    batch marked sent (or delivered) is never sent again."""
-    now = now or datetime.now(UTC)
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A batch taken for sending: the batch as it stood when leased (detached: what the
+    transport reads, and the lease's attempt and claim count), its transport and manifest."""
+
+    batch: Batch
+    transport: Transmission
+    files: ManifestFiles
+
+
+def _take(runtime: Runtime, batch_id: int, now: datetime) -> Outgoing | None:
+    """Lease a due batch for sending, in a short transaction of its own: its manifest made
+    current, its attempt counted, its next try pushed past the lease. None when not due."""
     with session_scope(runtime.engine) as session:
         lock_batches(session)
         batch = session.get(Batch, batch_id)
@@ -233,30 +267,68 @@ def transmit_batch(runtime: Runtime, batch_id: int, *, now: datetime | None = No
         transport = transmission_for(runtime)
         batch.transmission = transport.name
         batch.transmission_attempts += 1
+        batch.transmission_next_try_at = datetime.now(UTC) + transmission_lease(runtime.settings)
         session.add(batch)
-        try:
-            where = transport.send(batch, files)
-        except TransmissionError as error:
+        session.flush()
+        return Outgoing(batch=batch, transport=transport, files=files)
+
+
+def _record_transmission(runtime: Runtime, outgoing: Outgoing, where: str | None,
+                         error: str | None) -> str | None:
+    """Record how the send went, in a short transaction of its own: "sent", "failed", or
+    None when the outcome no longer stands (another run took the batch over after the
+    lease, or claims joined it meanwhile: its new manifest is due now)."""
+    sent = outgoing.batch
+    with session_scope(runtime.engine) as session:
+        lock_batches(session)
+        batch = session.get(Batch, sent.id)
+        if batch is None or batch.transmission_attempts != sent.transmission_attempts:
+            return None
+        if batch.claim_count != sent.claim_count:
+            log.info("transmission superseded batch=%s: claims joined it while its manifest "
+                     "was on its way", batch.batch_no)
+            return None
+        if error is not None:
             delay = backoff_seconds(runtime.settings, batch.transmission_attempts)
-            batch.transmission_state = "failed"
-            batch.transmission_error = str(error)[:500]
+            batch.transmission_state, batch.transmission_error = "failed", error[:500]
             batch.transmission_next_try_at = datetime.now(UTC) + timedelta(seconds=delay)
+            session.add(batch)
             log.warning("transmission failed batch=%s via=%s attempt=%s retry_in=%ss error=%s",
-                        batch.batch_no, transport.name, batch.transmission_attempts, delay,
-                        batch.transmission_error)
+                        batch.batch_no, outgoing.transport.name, batch.transmission_attempts,
+                        delay, batch.transmission_error)
             return "failed"
         batch.transmission_state, batch.transmitted_at = "sent", datetime.now(UTC)
         batch.transmission_error = batch.transmission_next_try_at = None
-        if transport.delivers:
+        session.add(batch)
+        # A clerk may have recorded deliver while the manifest was on its way.
+        if outgoing.transport.delivers and batch.delivered_at is None:
             deliver_batch(session, batch, system_actor(TRANSMISSION_ACTOR))
-        log.info("transmission sent batch=%s via=%s to=%s", batch.batch_no, transport.name,
-                 where)
+        log.info("transmission sent batch=%s via=%s to=%s", batch.batch_no,
+                 outgoing.transport.name, where)
         return "sent"
 
 
+def transmit_batch(runtime: Runtime, batch_id: int, *, now: datetime | None = None) -> str | None:
+    """Send one due batch: "sent", "failed", or None when it is not due (or the outcome no
+    longer stands).
+
+    The batch is leased in one short transaction, sent with none open (a slow mail server or
+    endpoint holds up no other writer), and the outcome recorded in another; the lease keeps
+    other runs from sending it meanwhile, and a batch marked sent (or delivered) is never
+    sent again."""
+    outgoing = _take(runtime, batch_id, now or datetime.now(UTC))
+    if outgoing is None:
+        return None
+    try:
+        where = outgoing.transport.send(outgoing.batch, outgoing.files)
+    except TransmissionError as failure:
+        return _record_transmission(runtime, outgoing, None, str(failure))
+    return _record_transmission(runtime, outgoing, where, None)
+
+
 def transmit_due_batches(runtime: Runtime) -> dict[str, list[str]]:
-    """Send every undelivered batch whose transmission is pending or due again, each in its
-    own transaction: {"sent": [batch_no, ...], "failed": [...]}."""
+    """Send every undelivered batch whose transmission is pending or due again, each leased
+    and recorded in transactions of its own: {"sent": [batch_no, ...], "failed": [...]}."""
     now = datetime.now(UTC)
     with session_scope(runtime.engine, write=False) as session:
         candidates = session.exec(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import jinja2
@@ -17,12 +18,16 @@ from claims.models import Claim, ClaimEvent, Member, Notification, Unit
 from claims.money import format_fen
 from claims.runtime import Runtime
 from config.channels import ChannelSettings
+from config.notification_templates import TEMPLATE_DIR
 from workflows import channels
 from workflows.errors import Conflict
 
 UNIT = "unit"
 WORKER = "worker"
 COUNTY = "county"  # the county office itself (overdue batches)
+# A reminder is about its claim waiting in one state: once the claim has left it, the
+# reminder still in the outbox is cancelled rather than sent (reminder_outdated).
+REMINDED_STATES = {"remind_uncollected": "notified", "chase_materials": "pending_materials"}
 
 
 def queue(session: Session, *, claim: Claim | None, recipient_kind: str, template: str,
@@ -55,8 +60,7 @@ def queue(session: Session, *, claim: Claim | None, recipient_kind: str, templat
 
 # --- dispatch ------------------------------------------------------------------------------
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates" / "notifications"
-_jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+_jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 _SMS_PARAMS = ("claim_no", "member_name", "unit_name", "amount", "collection_place",
                "collection_hours", "onsite_date", "onsite_place", "batch_no")
@@ -68,9 +72,13 @@ class DispatchSummary:
     retrying: int = 0
     failed: int = 0
     notified: int = 0  # claims moved to `notified` because their unit union was told
+    cancelled: int = 0  # reminders no longer true, not sent
 
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        counts = dict(self.__dict__)
+        if not self.cancelled:  # the usual run's summary keeps its four counts
+            del counts["cancelled"]
+        return counts
 
 
 def render(template: str, context: dict[str, Any]) -> channels.Rendered:
@@ -113,9 +121,10 @@ def message_context(session: Session, runtime: Runtime, message: Notification,
     return context
 
 
-def _send(session: Session, runtime: Runtime, message: Notification,
-          settings: ChannelSettings) -> str:
-    """Send by the recipient kind's channel; returns the channel used."""
+def _route(session: Session, runtime: Runtime, message: Notification,
+           settings: ChannelSettings) -> tuple[str, Callable[[], str]]:
+    """The channel by the recipient kind, and the call that sends the message, rendered now:
+    sending it reads nothing more from the database."""
     rendered = render(message.template, message_context(session, runtime, message, settings))
     outbox = runtime.settings.instance_path / "outbox" / message.recipient_kind
     name, key = f"{message.id:08d}-{message.template}", f"notification-{message.id}"
@@ -123,28 +132,25 @@ def _send(session: Session, runtime: Runtime, message: Notification,
         unit = session.get(Unit, message.unit_id) if message.unit_id else None
         channel = settings.unit_channel
         if channel == "smtp" and unit is not None and unit.union_email:
-            channels.send_smtp(settings, unit.union_email, rendered, key)
-        elif channel == "sms" and unit is not None and unit.union_phone:
-            channels.send_sms(settings, unit.union_phone, message.template, rendered, key)
-        elif channel in ("smtp", "sms", "print"):
-            channel = "print"  # no address for the channel: a notice to print and hand over
-            channels.send_print(outbox, name, rendered)
-        else:
-            channels.send_file(outbox, name, rendered)
-        return channel
+            return channel, partial(channels.send_smtp, settings, unit.union_email, rendered, key)
+        if channel == "sms" and unit is not None and unit.union_phone:
+            return channel, partial(channels.send_sms, settings, unit.union_phone,
+                                    message.template, rendered, key)
+        if channel in ("smtp", "sms", "print"):
+            # No address for the channel: a notice to print and hand over.
+            return "print", partial(channels.send_print, outbox, name, rendered)
+        return channel, partial(channels.send_file, outbox, name, rendered)
     if message.recipient_kind == COUNTY:
         if settings.county_email:
-            channels.send_smtp(settings, settings.county_email, rendered, key)
-            return "smtp"
-        channels.send_file(outbox, name, rendered)
-        return "file"
+            return "smtp", partial(channels.send_smtp, settings, settings.county_email,
+                                   rendered, key)
+        return "file", partial(channels.send_file, outbox, name, rendered)
     claim = session.get(Claim, message.claim_id) if message.claim_id else None
     member = session.get(Member, claim.member_id) if claim else None
     if settings.worker_channel == "sms" and member is not None and member.phone:
-        channels.send_sms(settings, member.phone, message.template, rendered, key)
-        return "sms"
-    channels.send_file(outbox, name, rendered)
-    return "file"
+        return "sms", partial(channels.send_sms, settings, member.phone, message.template,
+                              rendered, key)
+    return "file", partial(channels.send_file, outbox, name, rendered)
 
 
 def _record_sent(session: Session, runtime: Runtime, message: Notification,
@@ -184,7 +190,8 @@ def _audit_notice(session: Session, claim: Claim, message: Notification, event: 
 
 def send_again(session: Session, message: Notification, actor: Actor) -> Notification:
     """A failed message back in the outbox, due now, its attempts counted afresh (after the
-    SMTP or SMS settings were put right); audited on its claim. Nothing else may be resent."""
+    SMTP or SMS settings were put right); audited on its claim. Nothing else may be resent:
+    not a sent one, nor a cancelled reminder (no longer true)."""
     if message.state != "failed":
         raise Conflict(f"Notification {message.id} is {message.state}; only a failed one is "
                        "sent again.", code="not_failed")
@@ -204,13 +211,122 @@ def _next_due(session: Session, now: datetime) -> Notification | None:
              .where(Notification.state == "pending", Notification.next_try_at <= now)
              .order_by(Notification.id).limit(1))
     if session.get_bind().dialect.name == "postgresql":
-        # Several dispatchers at once: each takes a different row, none sends one twice.
+        # Several dispatchers at once: each takes a different row, none waits for another.
         query = query.with_for_update(skip_locked=True)
     return session.exec(query).first()
 
 
+def send_lease(settings: ChannelSettings) -> timedelta:
+    """How long a message taken for sending is left to its dispatcher: longer than any send
+    can take (each step of an SMTP conversation may wait the whole timeout), so another
+    dispatcher takes it over only when the first one died."""
+    return timedelta(seconds=max(300.0, 10 * settings.smtp_timeout))
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message taken for sending: what the send needs, and which lease it is."""
+
+    id: int
+    claim_id: int | None
+    attempts: int  # a later lease of the message counts more: whose outcome is recorded
+    channel: str
+    send: Callable[[], str]
+
+
+def reminder_outdated(session: Session, message: Notification) -> str | None:
+    """Why a reminder waiting in the outbox is no longer true (its claim left the state it
+    reminds of, e.g. the money was collected meanwhile), or None."""
+    waits_in = REMINDED_STATES.get(message.template)
+    if waits_in is None or message.claim_id is None:
+        return None
+    claim = session.get(Claim, message.claim_id)
+    if claim is None or claim.state == waits_in:
+        return None
+    return f"not sent: the claim is now {claim.state}"
+
+
+def _take(session: Session, runtime: Runtime, message: Notification,
+          settings: ChannelSettings, summary: DispatchSummary) -> Outgoing | None:
+    """Lease the message for sending (its attempt counted, its next try pushed past the
+    lease), or settle it here: an outdated reminder is cancelled, a template that does not
+    render is a failed attempt."""
+    why = reminder_outdated(session, message)
+    if why is not None:
+        message.state, message.last_error = "cancelled", why
+        session.add(message)
+        summary.cancelled += 1
+        return None
+    message.attempts += 1
+    message.next_try_at = datetime.now(UTC) + send_lease(settings)
+    session.add(message)
+    try:
+        channel, send = _route(session, runtime, message, settings)
+    except jinja2.TemplateError as error:
+        _record_failure(session, message, str(error), settings, summary)
+        return None
+    assert message.id is not None
+    return Outgoing(id=message.id, claim_id=message.claim_id, attempts=message.attempts,
+                    channel=channel, send=send)
+
+
+def _record_failure(session: Session, message: Notification, error: str,
+                    settings: ChannelSettings, summary: DispatchSummary) -> None:
+    """A failed attempt: tried again after a backoff, or failed for good after the last."""
+    message.last_error = error[:500]
+    if message.attempts >= settings.max_attempts:
+        message.state = "failed"
+        summary.failed += 1
+    else:
+        delay = min(settings.backoff_seconds * 2 ** (message.attempts - 1),
+                    settings.backoff_cap_seconds)
+        message.next_try_at = datetime.now(UTC) + timedelta(seconds=delay)
+        summary.retrying += 1
+    session.add(message)
+
+
+def _still_leased(session: Session, outgoing: Outgoing) -> Notification | None:
+    """The message, locked, if it is still this dispatcher's to settle: not taken over by
+    another one after the lease ran out."""
+    if outgoing.claim_id is not None:
+        # The claim's two messages may be settled by two dispatchers at once: each writes
+        # the claim (notify, or its audit event), so they take turns on its row.
+        session.exec(select(Claim).where(Claim.id == outgoing.claim_id).with_for_update()
+                     .execution_options(populate_existing=True)).one()
+    message = session.exec(select(Notification).where(Notification.id == outgoing.id)
+                           .with_for_update()
+                           .execution_options(populate_existing=True)).first()
+    if message is None or message.state != "pending" or message.attempts != outgoing.attempts:
+        return None
+    return message
+
+
+def _send_and_record(runtime: Runtime, outgoing: Outgoing, settings: ChannelSettings,
+                     summary: DispatchSummary) -> None:
+    """Send with no transaction open, then record the outcome in a short one of its own."""
+    error: str | None = None
+    try:
+        outgoing.send()
+    except channels.ChannelError as failure:
+        error = str(failure)
+    with session_scope(runtime.engine) as session:
+        message = _still_leased(session, outgoing)
+        if message is None:
+            return
+        if error is not None:
+            _record_failure(session, message, error, settings, summary)
+            return
+        message.state, message.sent_at, message.last_error = "sent", datetime.now(UTC), None
+        message.channel = outgoing.channel
+        session.add(message)
+        _record_sent(session, runtime, message, summary)
+        summary.sent += 1
+
+
 def dispatch_due(runtime: Runtime, *, limit: int = 500) -> DispatchSummary:
-    """Send due outbox messages, one transaction each; failures back off, then fail for good."""
+    """Send due outbox messages: each is taken in a short transaction, sent with none open
+    (a hung mail server holds up no other writer), and its outcome recorded in another;
+    failures back off, then fail for good."""
     settings = ChannelSettings.from_env()
     summary = DispatchSummary()
     started = datetime.now(UTC)
@@ -219,29 +335,7 @@ def dispatch_due(runtime: Runtime, *, limit: int = 500) -> DispatchSummary:
             message = _next_due(session, started)
             if message is None:
                 break
-            if message.claim_id is not None:
-                # The claim's two messages may be sent by two dispatchers at once: each writes
-                # the claim (notify, or its audit event), so they take turns on its row.
-                session.exec(select(Claim).where(Claim.id == message.claim_id)
-                             .with_for_update()
-                             .execution_options(populate_existing=True)).one()
-            message.attempts += 1
-            try:
-                message.channel = _send(session, runtime, message, settings)
-            except (channels.ChannelError, jinja2.TemplateError) as error:
-                message.last_error = str(error)[:500]
-                if message.attempts >= settings.max_attempts:
-                    message.state = "failed"
-                    summary.failed += 1
-                else:
-                    delay = min(settings.backoff_seconds * 2 ** (message.attempts - 1),
-                                settings.backoff_cap_seconds)
-                    message.next_try_at = datetime.now(UTC) + timedelta(seconds=delay)
-                    summary.retrying += 1
-                session.add(message)
-                continue
-            message.state, message.sent_at, message.last_error = "sent", datetime.now(UTC), None
-            session.add(message)
-            _record_sent(session, runtime, message, summary)
-            summary.sent += 1
+            outgoing = _take(session, runtime, message, settings, summary)
+        if outgoing is not None:
+            _send_and_record(runtime, outgoing, settings, summary)
     return summary

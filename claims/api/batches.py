@@ -151,7 +151,7 @@ class BatchEventsView(MethodView):
             message = f"'{fields['event']}' is not a batch event; batches take 'deliver'."
             raise RuleFailed(message, [FieldError("event", "unknown_event", message)])
         session = get_session()
-        lock_batches(session)  # never while a run seals into it or a transmission sends it
+        lock_batches(session)  # never while a run seals into it (a sending holds no lock)
         batch = load_batch(batch_no)
         deliver_batch(session, batch, current_actor())
         session.commit()

@@ -1,5 +1,5 @@
 """Notifications (通知): the outbox of notices to unit unions and workers; a failed one sent
-again once its channel is put right."""
+again once its channel is put right; a reminder whose claim moved on is cancelled, never sent."""
 
 from __future__ import annotations
 
@@ -67,8 +67,8 @@ class NotificationsView(MethodView):
     @blp.response(200, NotificationSchema(many=True))
     @blp.paginate(NotificationPage)
     def get(self, filters: dict[str, Any]) -> Any:
-        """List notices, newest first, by state (failed: those to send again), recipient,
-        template or claim."""
+        """List notices, newest first, by state (failed: those to send again; cancelled:
+        reminders not sent because their claim moved on), recipient, template or claim."""
         query = visible_notifications()
         for name in ("state", "recipient_kind", "template"):
             if name in filters:
@@ -92,7 +92,8 @@ class NotificationResendView(MethodView):
     @STAFF_ONLY
     @blp.arguments(SendAgainSchema)
     @blp.response(200, NotificationSchema)
-    @blp.alt_response(409, description="Only a failed notice is sent again")
+    @blp.alt_response(409, description="Only a failed notice is sent again (not a pending, "
+                                       "sent or cancelled one)")
     def post(self, _fields: dict[str, Any], notification_id: int) -> dict[str, Any]:
         """Send a failed notice again: due at the next dispatch, its attempts afresh."""
         session = get_session()

@@ -6,15 +6,17 @@ import marshmallow as ma
 
 from claims.schemas.common import InputSchema, QuerySchema
 from claims.schemas.fields import Text
+from config.notification_templates import template_names
 
-STATES = ("pending", "sent", "failed")
+# cancelled: a reminder not sent because its claim moved on (workflows.notify.REMINDED_STATES)
+STATES = ("pending", "sent", "failed", "cancelled")
 RECIPIENTS = ("unit", "worker", "county")
 
 
 class NotificationQuerySchema(QuerySchema):
     state = ma.fields.String(validate=ma.validate.OneOf(STATES))
     recipient_kind = ma.fields.String(validate=ma.validate.OneOf(RECIPIENTS))
-    template = Text(max_length=60)
+    template = ma.fields.String(validate=ma.validate.OneOf(template_names()))
     claim_no = Text(max_length=20)
 
 
@@ -32,9 +34,13 @@ class NotificationSchema(ma.Schema):
         "description": "the message: config/templates/notifications/<template>.txt"})
     channel = ma.fields.String(allow_none=True, metadata={
         "description": "how it went out (file, notice, smtp, sms); null until sent"})
-    state = ma.fields.String(metadata={"description": "pending, sent or failed"})
+    state = ma.fields.String(metadata={
+        "description": "pending, sent, failed (given up: may be sent again), or cancelled (a "
+                       "reminder not sent because its claim had left the state it reminds of; "
+                       "last_error says which state it is in now)"})
     attempts = ma.fields.Integer()
     next_try_at = ma.fields.DateTime()
-    last_error = ma.fields.String(allow_none=True)
+    last_error = ma.fields.String(allow_none=True, metadata={
+        "description": "why the last try failed, or why a cancelled reminder was not sent"})
     created_at = ma.fields.DateTime()
     sent_at = ma.fields.DateTime(allow_none=True)

@@ -22,8 +22,9 @@ from claims.web.forms import chinese
 from workflows.errors import DomainError
 from workflows.notify import send_again
 
+# 已取消: a reminder not sent because its claim moved on (never sent again, never a failure).
 NOTICE_STATES: dict[str, Any] = {"failed": _l("发送失败"), "pending": _l("待发送"),
-                                 "sent": _l("已发送")}
+                                 "sent": _l("已发送"), "cancelled": _l("已取消")}
 
 
 @console.get("/notifications")
