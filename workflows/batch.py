@@ -287,6 +287,8 @@ def _record_transmission(runtime: Runtime, outgoing: Outgoing, where: str | None
         if batch.claim_count != sent.claim_count:
             log.info("transmission superseded batch=%s: claims joined it while its manifest "
                      "was on its way", batch.batch_no)
+            batch.transmission_next_try_at = datetime.now(UTC)  # its new manifest: due now
+            session.add(batch)
             return None
         if error is not None:
             delay = backoff_seconds(runtime.settings, batch.transmission_attempts)
