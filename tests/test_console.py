@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from conftest import PASSWORD, County
@@ -402,6 +403,30 @@ def test_the_attach_form_offers_only_the_documents_still_wanted(client: FlaskCli
     form = form[:form.index("</form>")]
     offered = set(re.findall(r'name="documents" value="([a-z_]+)"', form))
     assert offered == {"invoice", "settlement_sheet", "discharge_summary"}
+    complete = county.claim()  # every document brought at logging
+    page = client.get(f"/console/claims/{complete['claim_no']}").get_data(as_text=True)
+    assert 'id="event-attach_documents"' not in page  # nothing left to attach
+
+
+def test_a_disability_assessed_late_says_why_its_estimate_leaves_the_grade_out(
+        client: FlaskClient, county: County) -> None:
+    member = county.member()
+    county.enrol(member, "accident")
+    incident = county.today - timedelta(days=300)
+    fields = {"cause": "accident", "incident_date": incident.isoformat(),
+              "total_expense": "0", "insurance_paid": "0", "self_paid": "0",
+              "disability_grade": 8, "admission_date": None, "discharge_date": None,
+              "documents": ["claim_form", "id_card", "accident_proof", "disability_assessment"]}
+    late = county.claim(member, "accident", **fields,
+                        disability_assessed_on=(incident + timedelta(days=200)).isoformat())
+    on_time = county.claim(member, "accident", **fields,
+                           disability_assessed_on=(incident + timedelta(days=90)).isoformat())
+    sign_in(client, county)
+    page = client.get(f"/console/claims/{late['claim_no']}").get_data(as_text=True)
+    assert "鉴定晚于意外发生后 180 天，估算未计伤残互助金" in page
+    assert f"8 级（{(incident + timedelta(days=200)).isoformat()} 鉴定）" in page
+    page = client.get(f"/console/claims/{on_time['claim_no']}").get_data(as_text=True)
+    assert "估算未计伤残互助金" not in page
 
 
 def test_asking_for_materials_offers_the_coded_reasons_and_records_the_chosen_one(

@@ -542,7 +542,7 @@ def test_a_refused_or_checked_file_shows_what_would_be_added_not_what_was(
         ("李明", new_id_number(), None, unit) + (None,) * 4,
         ("王强", bad_check_digit(new_id_number()), None, unit) + (None,) * 4]), "import")
     assert refused.status_code == 422 and "发现问题，未导入" in refused.text
-    assert "<th>可新增职工</th><td class=\"num\">1</td>" in refused.text
+    assert "<th>改正后可新增职工</th><td class=\"num\">1</td>" in refused.text
     assert "<th>新增职工</th>" not in refused.text and "<th>更新职工</th>" not in refused.text
     good = xlsx([("李明", new_id_number(), None, unit) + (None,) * 4])
     assert "<th>可新增职工</th>" in console_send(county.client, good, "check").text

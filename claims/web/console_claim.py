@@ -15,10 +15,12 @@ from sqlmodel import select
 from claims.api.claims import claim_view, load_claim
 from claims.auth import Actor
 from claims.models import Claim, ClaimEvent
+from claims.rules import assessed_late
 from claims.runtime import get_runtime, get_session
 from claims.web.console import console
 from claims.web.forms import CAUSES, Errors, domain_errors, read_event, schema_errors
 from workflows.errors import DomainError
+from workflows.facts import claim_facts
 from workflows.lifecycle import BY_CLAIM, EVENTS_BY_NAME, LOG_EVENT, STATES, allowed_events
 from workflows.reasons import reasons_of
 from workflows.transitions import fire
@@ -34,10 +36,13 @@ def _event_forms(claim: Claim) -> list[dict[str, Any]]:
         spec = EVENTS_BY_NAME[name]
         if spec.door != BY_CLAIM or actor.role not in spec.roles:
             continue
+        offered = [(c, names.get(c, c)) for c in _offered(claim, name)]
+        if name == "attach_documents" and not offered:
+            continue  # every document is in: nothing to attach
         forms.append({"name": name, "label": spec.label, "required": spec.required,
                       "fields": spec.required + spec.optional,
                       "reasons": [(r.code, r.label) for r in reasons.for_event(name)],
-                      "documents": [(c, names.get(c, c)) for c in _offered(claim, name)]})
+                      "documents": offered})
     return forms
 
 
@@ -120,11 +125,13 @@ def _claim_page(claim_no: str, status: int = 200, *, failed: str | None = None,
     form = next((ev for ev in events if ev["name"] == failed), None)
     if form is not None and errors:
         errors = _on_form(errors, form["fields"])
+    product = get_runtime().catalogue.get(claim.product_code)
     page = render_template("console/claim.html", claim=claim_view(*row),
                            events=events, timeline=_timeline(claim.id),
                            failed=failed, errors=errors or {}, typed=typed or {},
-                           product=get_runtime().catalogue.get(claim.product_code),
-                           causes=CAUSES)
+                           product=product, causes=CAUSES,
+                           assessed_late=product is not None
+                           and assessed_late(product, claim_facts(claim)))
     return page, status
 
 

@@ -52,6 +52,7 @@ MESSAGES: dict[str, Any] = {
     "unknown_member": _l("没有此身份证号码的参保职工"),
     "discharge_before_admission": _l("出院日期不能早于入院日期"),
     "admission_before_incident": _l("入院日期不能早于出险日期"),
+    "assessed_before_incident": _l("伤残鉴定日期不能早于出险日期"),
     "expenses_exceed_total": _l("医保支付与个人自付之和不能超过总费用"),
     "cause_not_covered": _l("此险种不保障该出险原因"),
     "not_applicable": _l("此项不适用"),
