@@ -164,10 +164,13 @@ def estimate(
 def assessed_late(product: Product, facts: ClaimFacts) -> bool:
     """Whether the disability was assessed after the product's assessment period (SPEC §2:
     within 180 days of the accident): its grade then pays nothing. Unknown without a date."""
-    days = product.disability_assessment_days
-    assessed = facts.disability_assessed_on
-    return (days is not None and assessed is not None and facts.disability_grade is not None
-            and assessed > facts.incident_date + timedelta(days=days))
+    return facts.disability_grade is not None and assessed_after(
+        product.disability_assessment_days, facts.incident_date, facts.disability_assessed_on)
+
+
+def assessed_after(days: int | None, incident: date, assessed: date | None) -> bool:
+    """Whether an assessment on `assessed` falls after `days` from the incident (both known)."""
+    return days is not None and assessed is not None and assessed > incident + timedelta(days=days)
 
 
 def deadline(product: Product, facts: ClaimFacts) -> date:

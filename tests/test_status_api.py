@@ -124,6 +124,7 @@ def test_a_worker_sees_a_logged_claim_by_claim_number_and_last_six(client: Flask
         "next_step": seen["next_step"],
         "missing_documents": [],
         "amount_estimated": "1250.00",
+        "estimate_note": None,
         "amount_approved": None,
         "collect": None,
         "onsite": None,
@@ -176,6 +177,25 @@ def test_a_name_padded_in_the_roster_is_found_as_the_worker_types_it(
         answer = ok(ask(client, {"id_number": member["id_number"], "name": typed}))
         assert [c["claim_no"] for c in answer.json["claims"]] == [claim["claim_no"]], typed
     assert ask(client, {"id_number": member["id_number"], "name": "张四"}).status_code == 404
+
+
+def test_a_disability_assessed_late_says_why_the_estimate_leaves_it_out(
+        client: FlaskClient, county: County) -> None:
+    member = enrolled(county, "accident")
+    incident = county.today - timedelta(days=300)
+    claim = county.claim(member, "accident", cause="accident", incident_date=incident.isoformat(),
+                         admission_date=None, discharge_date=None, total_expense="0.00",
+                         insurance_paid="0.00", self_paid="0.00", disability_grade=8,
+                         disability_assessed_on=(incident + timedelta(days=181)).isoformat())
+    [answer] = ok(ask(client, by_claim(claim, member))).json["claims"]
+    assert answer["amount_estimated"] == "0.00"
+    assert "伤残鉴定晚于意外发生后 180 天" in answer["estimate_note"]
+    page = client.post("/status", data=by_claim(claim, member)).get_data(as_text=True)
+    assert "伤残鉴定晚于意外发生后 180 天" in page
+    plain_member = enrolled(county)
+    plain = county.claim(plain_member)
+    [answer] = ok(ask(client, by_claim(plain, plain_member))).json["claims"]
+    assert answer["estimate_note"] is None
 
 
 def test_a_death_claim_answers_to_the_beneficiarys_last_six(client: FlaskClient,

@@ -17,8 +17,9 @@ from sqlmodel import Session, select
 
 from claims.models import Claim, ClaimEvent, Member
 from claims.money import format_fen
-from claims.rules import RECEIVED
+from claims.rules import RECEIVED, assessed_after
 from claims.runtime import Runtime
+from config.catalogue import Product
 from workflows.history import masked_history, member_history
 from workflows.lifecycle import STATES
 
@@ -235,6 +236,7 @@ def claim_status(claim: Any, events: Sequence[Any], *, product_name: str,
 _CLAIM, _MEMBER, _EVENT = Claim.__table__, Member.__table__, ClaimEvent.__table__  # type: ignore[attr-defined]
 # What the answer needs of a claim: claim_status reads these by name from each row.
 _STATUS_FIELDS = ("id", "claim_no", "state", "product_code", "death", "documents", "estimate",
+                  "incident_date", "disability_grade", "disability_assessed_on",
                   "approved_amount", "paid_amount", "last_reason", "onsite_date", "onsite_place",
                   "collected_on")
 
@@ -272,6 +274,16 @@ STATUS_QUERIES = {
 }
 
 
+def estimate_note(product: Product | None, claim: Any) -> str | None:
+    """Why the estimate leaves a part out, in plain Chinese: a disability assessed after the
+    product's period (SPEC §2); None when nothing is left out."""
+    days = product.disability_assessment_days if product else None
+    if claim.disability_grade is None or not assessed_after(days, claim.incident_date,
+                                                            claim.disability_assessed_on):
+        return None
+    return f"未计伤残互助金：伤残鉴定晚于意外发生后 {days} 天，以市总工会审核为准"
+
+
 def look_up_claims(reads: sa.Connection, runtime: Runtime,
                    query: Mapping[str, str]) -> list[dict[str, Any]]:
     """The claims a validated status query names, newest first; [] for any wrong guess."""
@@ -290,9 +302,11 @@ def look_up_claims(reads: sa.Connection, runtime: Runtime,
         claim = claim_rows[0]
         product = catalogue.get(claim.product_code)
         events = [row for row in claim_rows if row.event is not None]
-        answers.append(claim_status(
+        answer = claim_status(
             claim, events, product_name=product.name if product else claim.product_code,
-            tz=settings.tz, names=catalogue.document_names, collection=collection))
+            tz=settings.tz, names=catalogue.document_names, collection=collection)
+        answer["estimate_note"] = estimate_note(product, claim)
+        answers.append(answer)
     return answers
 
 

@@ -98,6 +98,8 @@ class ClaimStatusSchema(ma.Schema):
     next_step = ma.fields.String()
     missing_documents = ma.fields.List(ma.fields.Nested(WantedDocumentSchema))
     amount_estimated = ma.fields.String()
+    estimate_note = ma.fields.String(allow_none=True, metadata={
+        "description": "why the estimate leaves a part out (a late disability assessment)"})
     amount_approved = ma.fields.String(allow_none=True)
     collect = ma.fields.Nested(CollectSchema, allow_none=True)
     onsite = ma.fields.Nested(OnsiteSchema, allow_none=True)
