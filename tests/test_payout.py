@@ -211,6 +211,9 @@ def test_collect_pays_in_full_against_a_unique_receipt(app, county):
     first = paid.json
     receipt = county.clerk.get(f"/api/v1/claims/{first['claim_no']}/receipt")
     assert receipt.status_code == 200 and receipt.mimetype == "text/html"
+    # Only the print button's one handler may run, by its hash, as on the console's receipt.
+    csp = receipt.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
     page = receipt.get_data(as_text=True)
     assert "壹仟贰佰伍拾元整" in page and "R-0001" in page
     assert "返回理赔页" not in page  # the console's way back, not the API's

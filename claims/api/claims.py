@@ -13,7 +13,7 @@ from flask_smorest import abort
 from sqlmodel import select
 
 from claims.api.base import Blueprint, Listing, SelectPage, rows_of_page
-from claims.api.security import ANY_STAFF, current_actor
+from claims.api.security import ANY_STAFF, PRINT_CSP, current_actor
 from claims.idcard import mask
 from claims.models import Batch, Claim, ClaimEvent, Member, Unit
 from claims.money import chinese_capital, format_fen
@@ -256,7 +256,8 @@ class ClaimReceiptView(MethodView):
         if claim.state != "collected":
             raise Conflict("The claim has not been collected; there is no receipt yet.",
                            code="not_collected")
-        return Response(receipt_page(claim, member, unit_code), mimetype="text/html")
+        return Response(receipt_page(claim, member, unit_code), mimetype="text/html",
+                        headers={"Content-Security-Policy": PRINT_CSP})
 
 
 @blp.route("/<string:claim_no>/events")

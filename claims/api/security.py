@@ -94,13 +94,18 @@ ANY_STAFF = roles_required("admin", "clerk", "unit_staff")
 
 PAGE_CSP = ("default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; "
             "object-src 'none'")
-# Swagger UI starts itself with an inline script, and the printable receipt carries its own
-# print styles and button: those two pages allow inline code, nothing from elsewhere.
+# Swagger UI starts itself with an inline script and styles: that page allows inline code,
+# nothing from elsewhere.
 INLINE_PAGE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
                    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                    "frame-ancestors 'none'; form-action 'self'; base-uri 'self'; "
                    "object-src 'none'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# Printable pages with their own inline style (the receipt, the manifest's cover sheet) and
+# the receipt's one inline handler, `window.print()`, allowed by its hash; nothing else runs.
+PRINT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+             "script-src 'unsafe-hashes' 'sha256-MguIPR6qNR8D3B+eAlK+bIRTZe8t3wkOY4B/56Me9FU='; "
+             "frame-ancestors 'none'; form-action 'none'")
 PUBLIC_DOCS = ("/api/v1/docs", "/api/v1/openapi.json")
 
 
@@ -112,7 +117,7 @@ def secure_headers(response: flask.Response) -> flask.Response:
     headers.setdefault("Referrer-Policy", "same-origin")
     if "Content-Security-Policy" not in headers:
         if response.mimetype == "text/html":
-            inline = request.path.startswith("/api/v1/docs") or request.path.endswith("/receipt")
+            inline = request.path.startswith("/api/v1/docs")  # the Swagger UI page
             headers["Content-Security-Policy"] = INLINE_PAGE_CSP if inline else PAGE_CSP
         else:
             headers["Content-Security-Policy"] = API_CSP

@@ -15,12 +15,13 @@ from sqlmodel import col, select
 
 from claims.api.batches import MANIFEST_TYPES
 from claims.api.claims import claim_view, visible_claims
+from claims.api.security import PRINT_CSP
 from claims.db import session_scope
 from claims.models import Batch, Claim
 from claims.runtime import get_runtime, get_session
 from claims.schemas.payout import read_decisions_sheet
 from claims.web.console import console
-from claims.web.console_kit import PRINT_CSP, paged, row_message, staff_only
+from claims.web.console_kit import paged, row_message, staff_only
 from claims.web.forms import chinese
 from workflows.batch import deliver_batch, lock_batches, run_weekly_batch, totals_by_state
 from workflows.errors import DomainError, FieldError, RuleFailed

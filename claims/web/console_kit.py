@@ -108,11 +108,6 @@ def local_time(stamp: datetime | None) -> str:
     return stamp.astimezone(get_runtime().settings.tz).strftime("%Y-%m-%d %H:%M") if stamp else ""
 
 
-# Printable pages with their own inline style (the receipt, the manifest's cover sheet) and
-# the receipt's one inline handler, `window.print()`, allowed by its hash; nothing else runs.
-PRINT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-             "script-src 'unsafe-hashes' 'sha256-MguIPR6qNR8D3B+eAlK+bIRTZe8t3wkOY4B/56Me9FU='; "
-             "frame-ancestors 'none'; form-action 'none'")
 
 
 @console.app_template_filter("masked")

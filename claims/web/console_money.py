@@ -16,13 +16,14 @@ from flask_babel import gettext as _
 from sqlmodel import col
 
 from claims.api.claims import load_claim, receipt_page, visible_claims
+from claims.api.security import PRINT_CSP
 from claims.idcard import mask
 from claims.models import Claim, Member, Remittance
 from claims.runtime import get_runtime, get_session
 from claims.schemas.fields import IdNumber
 from claims.schemas.payout import RemittanceInSchema
 from claims.web.console import console
-from claims.web.console_kit import PRINT_CSP, paged, row_errors, schema_field_errors, staff_only
+from claims.web.console_kit import paged, row_errors, schema_field_errors, staff_only
 from claims.web.forms import Errors, chinese, domain_errors, read_event
 from workflows.errors import DomainError
 from workflows.jobs import run_job
