@@ -100,6 +100,19 @@ def revoke_user_tokens(session: Session, user_id: int) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+# Ended tokens are kept this long (an operator looking into a sign-in sees them), then pruned.
+ENDED_TOKENS_KEPT = timedelta(days=30)
+
+
+def prune_tokens(session: Session, now: datetime) -> int:
+    """Delete tokens (API and console sign-ins) that expired or were revoked over
+    ENDED_TOKENS_KEPT ago; how many. A token in use is never touched."""
+    before = now - ENDED_TOKENS_KEPT
+    result = session.execute(sa.delete(_TOKEN).where(
+        sa.or_(_TOKEN.c.expires_at < before, _TOKEN.c.revoked_at < before)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 class UserError(ValueError):
     pass
 

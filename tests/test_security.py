@@ -12,10 +12,11 @@ import logging
 import re
 import urllib.error
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from conftest import PASSWORD, new_id_number
 from test_console import post_form
 from test_console import sign_in as console_sign_in
@@ -130,6 +131,26 @@ def test_a_new_password_or_a_disabled_user_ends_every_sign_in(county, client, ru
     assert sign_in(client, "clerk", "new-secret-1").status_code == 200
     refused = runner.invoke(args=["users", "disable", "nobody"])
     assert refused.exit_code != 0 and "no user nobody" in refused.output
+
+
+def test_tokens_ended_a_month_ago_are_pruned_and_live_ones_kept(app, county, client):
+    county.clerk  # noqa: B018
+    tokens = [sign_in(client, "clerk", PASSWORD).json["access_token"] for _ in range(3)]
+    client.delete("/api/v1/auth/token", headers={"Authorization": f"Bearer {tokens[1]}"})
+    engine = app.extensions["mutualaid"].engine
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    with engine.begin() as connection:  # the first expired, the second revoked, a month ago
+        ids = connection.execute(sa.text("SELECT id FROM api_token ORDER BY id")).scalars().all()
+        connection.execute(sa.text("UPDATE api_token SET expires_at = :t WHERE id = :id"),
+                           {"t": long_ago, "id": ids[-3]})
+        connection.execute(sa.text("UPDATE api_token SET revoked_at = :t WHERE id = :id"),
+                           {"t": long_ago, "id": ids[-2]})
+    run = county.clerk.post("/api/v1/jobs/prune_tokens/runs", {})
+    assert run.status_code == 200 and run.json["summary"] == {"pruned": 2}, run.json
+    live = {"Authorization": f"Bearer {tokens[2]}"}
+    assert client.get("/api/v1/products", headers=live).status_code == 200
+    again = county.clerk.post("/api/v1/jobs/prune_tokens/runs", {})
+    assert again.json["summary"] == {"pruned": 0}
 
 
 def test_the_console_cookie_is_secure_when_the_site_is_served_over_https(app, county, client):

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import Session, select
 
+from claims import auth
 from claims.auth import system_actor
 from claims.db import session_scope
 from claims.idcard import mask
@@ -94,6 +95,13 @@ def compact_claim_counts(runtime: Runtime) -> dict[str, Any]:
     """Fold the claim tally's deltas into one row per unit and state: the lists' totals."""
     with session_scope(runtime.engine) as session:
         return tally.compact_claim_tally(session)
+
+
+@job
+def prune_tokens(runtime: Runtime) -> dict[str, Any]:
+    """Delete sign-in tokens that ended (expired or revoked) over 30 days ago."""
+    with session_scope(runtime.engine) as session:
+        return {"pruned": auth.prune_tokens(session, datetime.now(UTC))}
 
 
 @job
