@@ -379,6 +379,29 @@ def test_hidden_sheets_are_not_read_and_two_visible_rosters_are_refused(
     assert set(members(app)) == {current}
 
 
+def test_a_unit_code_merged_down_over_its_workers_counts_for_each_row(
+        app: Flask, county: County) -> None:
+    # 单位代码 written once and merged over the unit's rows, as units' sheets often are; the
+    # title merged across the columns and a two-row header's merge above stay as they are.
+    unit, other = county.unit()["code"], county.unit()["code"]
+    people = [new_id_number() for _ in range(4)]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["2027年度职工互助保障参保名册"])
+    sheet.merge_cells("A1:D1")
+    sheet.append(list(HEADERS[:4]))
+    for name, number, code in zip(("李明", "王强", "赵丽", "孙杰"), people,
+                                  (unit, None, None, other), strict=True):
+        sheet.append([name, number, None, code])
+    sheet.merge_cells("D3:D5")
+    buffer = BytesIO()
+    book.save(buffer)
+    answer = upload(county.clerk, buffer.getvalue())
+    assert answer.status_code == 200, answer.json
+    stored = members(app)
+    assert [stored[n][2] for n in people] == [unit_id(app, unit)] * 3 + [unit_id(app, other)]
+
+
 def test_spreadsheet_error_values_are_row_problems_naming_row_and_column(
         app: Flask, county: County) -> None:
     unit = county.unit()["code"]

@@ -26,7 +26,7 @@ from claims.idcard import mask
 from claims.schemas.common import InputSchema
 from claims.schemas.fields import StrictInteger, Text, error_code_for
 from claims.schemas.members import MemberInSchema
-from claims.schemas.uploads import read_workbook
+from claims.schemas.uploads import Merged, merged_ranges, read_workbook
 from workflows.roster_rows import Roster, RosterRow, RowProblem, refuse_file
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -154,7 +154,7 @@ Numbered = Iterator[tuple[int, tuple[Any, ...]]]
 
 def _workbook_sheet(book: Any) -> RosterSheet:
     """The one visible sheet whose top rows hold the required headers."""
-    found: list[tuple[str, tuple[int, tuple[Any, ...]], Numbered]] = []
+    found: list[tuple[Any, tuple[int, tuple[Any, ...]], Numbered]] = []
     for sheet in book.worksheets:
         if sheet.sheet_state != "visible":
             continue  # hidden sheets hold lookup lists and old copies the clerk does not see
@@ -162,16 +162,39 @@ def _workbook_sheet(book: Any) -> RosterSheet:
         rows: Numbered = enumerate(sheet.iter_rows(values_only=True), start=1)
         header = _find_header(rows)
         if header is not None:
-            found.append((sheet.title, header, rows))
+            found.append((sheet, header, rows))
     if len(found) > 1:
         # Importing one and ignoring the rest would silently drop a workshop's members.
-        names = ", ".join(title for title, _header, _rows in found)
+        names = ", ".join(sheet.title for sheet, _header, _rows in found)
         raise refuse_file("several_sheets", f"Several sheets have a roster header ({names}): "
                                             f"import one sheet at a time.")
     if not found:
         raise _no_header()
-    _title, header, rows = found[0]
-    return _sheet(header, rows)
+    sheet, header, rows = found[0]
+    return _sheet(header, _merged_filled(rows, merged_ranges(book, sheet)))
+
+
+def _merged_filled(rows: Numbered, merges: list[Merged]) -> Numbered:
+    """The rows below the header with each merged range's value in all its cells: a unit
+    writes 单位代码 once and merges it down over its workers, and the clerk sees it on every
+    row. Only ranges that start below the header: a two-row header stays a header."""
+    starting: dict[int, list[Merged]] = {}
+    for merged in merges:
+        if merged.last_row > merged.first_row:  # a range across columns only fills nothing
+            starting.setdefault(merged.first_row, []).append(merged)
+    spread: list[tuple[Merged, Any]] = []  # the ranges over this row, with their values
+    for number, row in rows:
+        cells = list(row)
+        spread = [(merged, value) for merged, value in spread if number <= merged.last_row]
+        for merged, value in spread:
+            cells.extend([None] * (merged.last_col - len(cells)))
+            for column in range(merged.first_col - 1, merged.last_col):
+                if cells[column] is None:
+                    cells[column] = value
+        for merged in starting.get(number, ()):
+            top = cells[merged.first_col - 1] if merged.first_col <= len(cells) else None
+            spread.append((merged, top))
+        yield number, tuple(cells)
 
 
 def _csv_sheet(data: bytes) -> RosterSheet:

@@ -4,15 +4,18 @@ broken or hostile file raises is a 422 naming `file`, never a 500."""
 
 from __future__ import annotations
 
+import re
 import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from io import BytesIO
 from typing import Any, TypeVar
 from xml.etree.ElementTree import ParseError
 
 import openpyxl
+from openpyxl.utils import column_index_from_string
 from openpyxl.utils.exceptions import InvalidFileException
 
 from workflows.errors import FieldError, RuleFailed
@@ -30,6 +33,32 @@ T = TypeVar("T")
 def refuse_file(code: str, message: str) -> RuleFailed:
     """A refusal of the whole file (field `file`)."""
     return RuleFailed(message, [FieldError("file", code, message)])
+
+
+# A merged range in a sheet's XML: <mergeCell ref="D3:D5"/>.
+_MERGE = re.compile(rb'<mergeCell\s+ref="([A-Z]{1,3})(\d+):([A-Z]{1,3})(\d+)"')
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A merged range of cells, 1-based and inclusive, as Excel numbers rows and columns."""
+
+    first_row: int
+    last_row: int
+    first_col: int
+    last_col: int
+
+
+def merged_ranges(book: Any, sheet: Any) -> list[Merged]:
+    """The sheet's merged ranges: openpyxl's read-only mode reads cells, not merges, so they
+    come from the sheet's XML. [] when the workbook does not say (or says it oddly)."""
+    try:
+        xml = book._archive.read(sheet._worksheet_path)  # read-only mode keeps both
+    except (AttributeError, KeyError, OSError, ValueError):
+        return []
+    return [Merged(int(top), int(bottom), column_index_from_string(left.decode()),
+                   column_index_from_string(right.decode()))
+            for left, top, right, bottom in _MERGE.findall(xml)]
 
 
 def read_workbook(data: bytes, read: Callable[[Any], T]) -> T:
