@@ -112,6 +112,15 @@ def test_signing_out_of_the_console_ends_the_sign_in_on_the_server(county, clien
     assert answer.status_code == 302 and "/console/login" in answer.headers["Location"]
 
 
+def test_signing_in_again_over_a_sign_in_ends_the_earlier_one(county, client):
+    console_sign_in(client, county)
+    earlier = client.get_cookie("session").value
+    console_sign_in(client, county)  # the same browser, the form again
+    assert client.get("/console/claims").status_code == 200
+    client.set_cookie("session", earlier)
+    assert client.get("/console/claims").status_code == 302
+
+
 def test_a_new_password_or_a_disabled_user_ends_every_sign_in(county, client, runner):
     county.clerk  # noqa: B018
     token = sign_in(client, "clerk", PASSWORD).json["access_token"]

@@ -180,6 +180,9 @@ def login() -> Any:
     guard.succeeded(username)
     lang = session.get("lang")
     db = get_session()
+    earlier = session.get("token")
+    if isinstance(earlier, str):  # signing in over another sign-in ends that one
+        revoke_token(db, earlier)
     token, _ttl = issue_token(db, user, get_runtime().settings.console_session_hours * 3600)
     db.commit()
     session.clear()  # a fresh session for the new identity, in the language chosen before
