@@ -121,6 +121,7 @@ def test_the_counter_finds_checks_identity_pays_in_full_and_prints_the_receipt(
     assert receipt.status_code == 200 and "互助金领取收据" in html and "SJ-001" in html
     assert f'href="/console/claims/{claim["claim_no"]}">返回理赔页</a>' in html  # back to it
     assert "壹仟伍佰元整" in html and id_number not in html
+    assert "经办人：<span>clerk</span>" in html  # the clerk signed in at the counter
     assert "'unsafe-hashes'" in receipt.headers["Content-Security-Policy"]
     after = county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json
     assert after["state"] == "collected" and after["paid_amount"] == "1500.00"

@@ -216,6 +216,7 @@ def test_collect_pays_in_full_against_a_unique_receipt(app, county):
     assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
     page = receipt.get_data(as_text=True)
     assert "壹仟贰佰伍拾元整" in page and "R-0001" in page
+    assert "经办人：<span>clerk</span>" in page  # who paid at the counter
     assert "返回理赔页" not in page  # the console's way back, not the API's
     assert county.id_numbers[first["member_id"]] not in page
     assert first["id_number_masked"] in page

@@ -129,14 +129,21 @@ def receipt_page(claim: Claim, member: Member, unit_code: str,
     """The printable receipt (收据) of a collected claim, the ID number masked; the console's
     has a link back to the claim (`back_url`), not printed."""
     product = get_runtime().catalogue.get(claim.product_code)
-    unit = get_session().get(Unit, claim.unit_id)
+    session = get_session()
+    unit = session.get(Unit, claim.unit_id)
+    # 经办人: the staff user who recorded the payment at the counter (the collect event's actor).
+    clerk = session.execute(
+        sa.select(ClaimEvent.actor).where(ClaimEvent.claim_id == claim.id,
+                                          ClaimEvent.event == "collect")
+        .order_by(ClaimEvent.id.desc()).limit(1)).scalar()
     return render_template(
         "receipt.html", claim=claim, member_name=member.name,
         id_number_masked=mask(claim.beneficiary_id_number if claim.death else member.id_number),
         unit_name=unit.name if unit else unit_code,
         product_name=product.name if product else claim.product_code,
         amount=format_fen(claim.paid_amount),
-        amount_words=chinese_capital(claim.paid_amount or 0), back_url=back_url)
+        amount_words=chinese_capital(claim.paid_amount or 0), clerk=clerk or "",
+        back_url=back_url)
 
 
 def etag_headers(claim: Claim) -> dict[str, str]:
