@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install demo test lint format docs bench clean
+.PHONY: install demo test lint format docs screenshots bench clean
 
 $(BIN)/mutualaid: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ format: install
 ## Regenerate docs drawn from code (the lifecycle diagram)
 docs: install
 	$(BIN)/python -m workflows.lifecycle > docs/lifecycle.md
+
+## Refresh the README's pictures (docs/screenshots) from the browser tests
+screenshots: install
+	MUTUALAID_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest -n $${PYTEST_WORKERS:-2} \
+		tests/test_console_browser.py tests/test_status_page.py tests/test_reports.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

@@ -13,6 +13,8 @@ themselves read text, not pixels, and pass without one.
 from __future__ import annotations
 
 import importlib.util
+import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +37,10 @@ PHONE: dict[str, Any] = {
     "locale": "zh-CN",
     "timezone_id": "Asia/Shanghai",
 }
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# The README's pictures are refreshed on purpose (`make screenshots`), not by every test run:
+# a run leaves the work tree as it found it. Otherwise they go to a folder in the temp dir.
+SCREENSHOTS = Path(os.environ.get("MUTUALAID_SCREENSHOT_DIR")
+                   or Path(tempfile.gettempdir()) / "mutualaid-screenshots")
 
 
 def missing_browser() -> str | None:
@@ -113,7 +118,8 @@ def horizontal_overflow(page: Any) -> int:
 
 
 def screenshot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot as docs/screenshots/NAME (overwritten each run)."""
+    """Save a full-page screenshot as NAME in SCREENSHOTS (docs/screenshots under
+    `make screenshots`)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
     page.screenshot(path=str(path), full_page=True)

@@ -389,6 +389,7 @@ def test_reports_page_in_a_browser_with_the_demo_county(chromium: Any, live_serv
         assert refused == []
         # The top of the page (figures, both trend charts, the tables): the README shows it.
         page.set_viewport_size({"width": 1280, "height": 1500})
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "reports.png"))
         with page.expect_download() as download:
             page.click("a[download] >> text=单位考核")
