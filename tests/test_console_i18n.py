@@ -168,7 +168,9 @@ def test_the_reports_page_in_english_charts_and_tables_in_english(
     assert "<td>Logged to batched</td>" in page and "<td>Money received to collected</td>" in page
     states = re.search(r"<td>In-patient medical</td>.*?<td>([^<]*)</td>", page, re.DOTALL)
     assert states and sorted(states[1].split(", ")) == ["Batched 1", "Logged 1"]
-    assert "Insured (enrolment rate" in page and "Paid (approved 0.00, claimed" in page
+    assert "Insured (enrolment rate" in page
+    assert "Paid on this year's claims (approved 0.00, claimed" in page
+    assert "Paid out this year (by payment date" in page
     chinese = client.get("/console/reports?lang=zh").get_data(as_text=True)
     assert "第1周" in chinese and "登记到装批（中位天数）" in chinese
     assert "已装批 1，已登记 1" in chinese or "已登记 1，已装批 1" in chinese

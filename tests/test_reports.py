@@ -78,6 +78,8 @@ def _retime(app: Flask, claim_no: str, incident: date, times: dict[str, datetime
         claim.incident_date = incident
         claim.logged_at = times["log"]
         claim.logged_on = (times["log"] + timedelta(hours=8)).date()
+        if "collect" in times:
+            claim.collected_on = (times["collect"] + timedelta(hours=8)).date()
         session.add(claim)
 
 
@@ -167,6 +169,7 @@ def test_the_years_summary_matches_the_hand_count(world: World) -> None:
     # Claimed: every estimate but the withdrawn C5's; approved C1+C2+C4; paid C1.
     assert (summary["claimed"], summary["approved"], summary["paid"]) == (
         "8750.00", "4550.00", "1250.00")
+    assert summary["paid_in_year"] == "1250.00"  # C1, collected in Y
     assert summary["uncollected"] == {"claims": 2, "amount": "3300.00"}
     products = {p["product_code"]: p for p in summary["by_product"]}
     assert products["inpatient"]["members_insured"] == 4
@@ -174,10 +177,31 @@ def test_the_years_summary_matches_the_hand_count(world: World) -> None:
     assert products["accident"] == {
         "product_code": "accident", "product_name": products["accident"]["product_name"],
         "members_insured": 1, "claims": 0, "by_state": {}, "claimed": "0.00",
-        "approved": "0.00", "paid": "0.00"}
+        "approved": "0.00", "paid": "0.00", "paid_in_year": "0.00"}
     this_year = _ok(world.county.clerk.get("/api/v1/reports/summary"))
     assert this_year["year"] == world.Y + 1 and this_year["claims"] == 1  # C7 only
     assert this_year["members_insured"] == 5  # m4's enrolment starts in Y+1
+    assert this_year["paid"] == this_year["paid_in_year"] == "0.00"
+
+
+def test_money_paid_in_january_for_a_claim_logged_in_december_is_the_new_years_cash(
+        world: World) -> None:
+    """The year's claims are followed to today (paid, with their logging year), while the
+    counter's cash is the year it was paid in (paid_in_year; the weekly chart's payouts)."""
+    with session_scope(world.app.extensions["mutualaid"].engine) as session:
+        c1 = session.exec(select(Claim).where(Claim.claim_no == world.claims["C1"])).one()
+        c1.collected_on = date(world.Y + 1, 1, 5)
+        session.add(c1)
+    clerk = world.county.clerk
+    logged_year = _ok(clerk.get(f"/api/v1/reports/summary?year={world.Y}"))
+    paid_year = _ok(clerk.get(f"/api/v1/reports/summary?year={world.Y + 1}"))
+    assert (logged_year["paid"], logged_year["paid_in_year"]) == ("1250.00", "0.00")
+    assert (paid_year["paid"], paid_year["paid_in_year"]) == ("0.00", "1250.00")
+    inpatient = next(p for p in paid_year["by_product"] if p["product_code"] == "inpatient")
+    assert inpatient["paid_in_year"] == "1250.00"
+    summary = dict(_sheet_rows(clerk.get(f"/api/v1/reports/summary.xlsx?year={world.Y + 1}"),
+                               "年度概况"))
+    assert summary["本年兑付金额（按领取日期）"] == 1250
 
 
 def test_the_units_assessment(world: World) -> None:
@@ -263,6 +287,48 @@ def test_subsidy_committed_by_the_years_enrolment_fees(world: World) -> None:
     assert this_year["committed"] == "200.00"  # m4's inpatient share too
 
 
+def test_a_claim_the_city_office_returned_was_not_complete_the_first_time(
+        county: County) -> None:
+    unit = county.unit()["code"]
+    members = [county.member(unit) for _ in range(2)]
+    for member in members:
+        county.enrol(member)
+    kept, returned = (county.claim(member)["claim_no"] for member in members)
+    for claim_no in (kept, returned):
+        _ok(county.fire(claim_no, "verify"))
+    batch = _ok(county.clerk.post("/api/v1/batches", {}), 201)["batch_no"]
+    _ok(county.clerk.post(f"/api/v1/batches/{batch}/events", {"event": "deliver"}))
+    _ok(county.clerk.post(f"/api/v1/batches/{batch}/decisions", {"decisions": [
+        {"claim_no": returned, "outcome": "returned", "reason": "发票不清"}]}))
+    units = _ok(county.clerk.get(f"/api/v1/reports/units?year={county.today.year}"))
+    row = next(u for u in units if u["unit_code"] == unit)
+    assert (row["claims"], row["complete_first_time"], row["complete_share"]) == (2, 1, 0.5)
+
+
+def test_a_term_across_new_year_costs_one_fee_charged_in_the_year_it_begins(
+        county: County) -> None:
+    Y = county.today.year - 1
+    worker, long_term, leap = county.member(), county.member(), county.member()
+    county.enrol(worker, "accident", start=date(Y - 1, 7, 1), end=date(Y, 6, 30))
+    county.enrol(worker, "accident", start=date(Y, 7, 1), end=date(Y + 1, 6, 30))
+    county.enrol(long_term, start=date(Y - 2, 3, 1), end=date(Y + 1, 2, 28))  # 3 term-years
+    county.enrol(leap, "critical_illness", start=date(2024, 2, 29), end=date(2025, 2, 28))
+
+    def committed(year: int) -> dict[str, tuple[int, str]]:
+        answer = _ok(county.clerk.get(f"/api/v1/reports/subsidy?year={year}"))
+        return {p["product_code"]: (p["enrolments"], p["committed"])
+                for p in answer["by_product"]}
+
+    assert committed(Y) == {"accident": (1, "20.00"), "inpatient": (1, "30.00")}
+    assert committed(Y - 1)["accident"] == (1, "20.00")  # each July term in its own year
+    assert committed(Y - 1)["inpatient"] == (1, "30.00")
+    assert committed(Y - 2)["inpatient"] == (1, "30.00")
+    assert committed(Y + 1) == {}  # the terms running into it began before it
+    # A term from 29 February is one term-year: charged in 2024, not again in 2025.
+    assert committed(2024)["critical_illness"] == (1, "40.00")
+    assert "critical_illness" not in committed(2025)
+
+
 def test_the_subsidy_is_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MUTUALAID_SUBSIDY_YUAN", "420000.50")
     assert Settings.from_env().subsidy_fen == 42_000_050
@@ -310,7 +376,8 @@ def test_reports_download_as_xlsx(world: World) -> None:
     clerk, Y = world.county.clerk, world.Y
     summary = dict(_sheet_rows(clerk.get(f"/api/v1/reports/summary.xlsx?year={Y}"), "年度概况"))
     assert (summary["参保人数"], summary["登记理赔件数"], summary["核准金额"],
-            summary["已兑付金额"]) == (4, 6, 4550, 1250)
+            summary["已兑付金额（本年登记理赔）"]) == (4, 6, 4550, 1250)
+    assert summary["本年兑付金额（按领取日期）"] == 1250
     answer = clerk.get(f"/api/v1/reports/units.xlsx?year={Y}")
     assert f"units-{Y}.xlsx" in answer.headers["Content-Disposition"]
     rows = _sheet_rows(answer, "单位考核")
@@ -398,6 +465,22 @@ def test_reports_page_in_a_browser_with_the_demo_county(chromium: Any, live_serv
         assert horizontal_overflow(page) == 0  # on a phone the tables scroll in their box
     finally:
         page.context.close()
+
+
+def test_the_reports_page_counts_claims_after_the_years_last_monday(county: County) -> None:
+    """29 December 2025 is in ISO week 2026-W01, 31 December 2026 in 2026-W53: the page
+    answered 500 for a year with a claim in its last part-week."""
+    days = {county.claim()["claim_no"]: date(2025, 12, 29),
+            county.claim()["claim_no"]: date(2026, 12, 31)}
+    with session_scope(county.app.extensions["mutualaid"].engine) as session:
+        for claim_no, day in days.items():
+            claim = session.exec(select(Claim).where(Claim.claim_no == claim_no)).one()
+            claim.logged_on = day
+            session.add(claim)
+    _console_sign_in(county, "clerk")
+    for year in (2025, 2026):
+        assert county.client.get(f"/console/reports?year={year}").status_code == 200, year
+    assert "第53周" in county.client.get("/console/reports?year=2026").get_data(as_text=True)
 
 
 def test_the_weekly_chart_counts_claims_in_whole_numbers_each_once(app) -> None:

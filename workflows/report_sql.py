@@ -53,6 +53,15 @@ class Year:
         """Enrolments covering at least one day of the year."""
         return sa.and_(Enrolment.start_date <= self.last, Enrolment.end_date >= self.first)
 
+    def term_year_begins_in(self, dialect: str) -> Any:
+        """Enrolments with a term-year (the start date, or an anniversary of it before the end)
+        beginning in the year: one fee a term-year, charged once, in the year it begins. The
+        anniversary in this year is year*10000 + the start's month and day, compared with the
+        end as yyyymmdd (29 February's falls after 28 February, as its term-year does)."""
+        anniversary = self.year * 10000 + day_number(Enrolment.start_date, dialect) % 10000
+        return sa.and_(Enrolment.start_date <= self.last,
+                       anniversary <= day_number(Enrolment.end_date, dialect))
+
 
 def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
@@ -79,6 +88,13 @@ def local_date(column: Any, dialect: str, tz: ZoneInfo) -> Any:
     if dialect == "postgresql":
         return sa.cast(sa.func.timezone(tz.key, column), sa.Date)
     return getattr(sa.func, LOCAL_DATE_FUNCTION)(column)
+
+
+def day_number(column: Any, dialect: str) -> Any:
+    """A date column as the integer yyyymmdd."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.to_char(column, "YYYYMMDD"), sa.Integer)
+    return sa.cast(sa.func.strftime("%Y%m%d", column), sa.Integer)
 
 
 def day_diff(later: Any, earlier: Any, dialect: str) -> Any:

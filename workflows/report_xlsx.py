@@ -86,17 +86,20 @@ def summary_sheets(data: dict[str, Any]) -> list[Sheet]:
         ("职工人数", data["employees"]), ("参保人数", data["members_insured"]),
         ("参保率", Rate(data["enrolment_rate"])), ("登记理赔件数", data["claims"]),
         ("申请金额（测算）", Yuan(data["claimed"])), ("核准金额", Yuan(data["approved"])),
-        ("已兑付金额", Yuan(data["paid"])),
+        ("已兑付金额（本年登记理赔）", Yuan(data["paid"])),
+        ("本年兑付金额（按领取日期）", Yuan(data["paid_in_year"])),
         ("待领取件数（截至今日）", data["uncollected"]["claims"]),
         ("待领取金额（截至今日）", Yuan(data["uncollected"]["amount"])),
     ]
     states = [s for s in STATES if s in data["claims_by_state"]]
     products = [[p["product_name"], p["members_insured"], p["claims"],
                  *(p["by_state"].get(s, 0) for s in states), Yuan(p["claimed"]),
-                 Yuan(p["approved"]), Yuan(p["paid"])] for p in data["by_product"]]
+                 Yuan(p["approved"]), Yuan(p["paid"]), Yuan(p["paid_in_year"])]
+                for p in data["by_product"]]
     return [Sheet("年度概况", ("指标", "数值"), figures),
             Sheet("分险种", ("险种", "参保人数", "理赔件数", *(STATES[s] for s in states),
-                          "申请金额", "核准金额", "已兑付金额"), products)]
+                          "申请金额", "核准金额", "已兑付金额", "本年兑付金额（按领取日期）"),
+                  products)]
 
 
 def units_sheets(rows: list[dict[str, Any]]) -> list[Sheet]:

@@ -60,8 +60,9 @@ def insured_counts(session: Session, year: Year, unit_id: int | None = None) -> 
 
 def year_summary(session: Session, catalogue: Catalogue, year: Year,
                  unit_id: int | None = None) -> dict[str, Any]:
-    """Units enrolled, members insured, enrolment rate; claims by product and state; amounts
-    claimed (estimates of claims not withdrawn), approved and paid (collected)."""
+    """Units enrolled, members insured, enrolment rate; the year's claims by product and state
+    with the amounts claimed (estimates of claims not withdrawn), approved and paid (collected,
+    in any year); and paid_in_year, what the counter paid out during the year (any claim)."""
     units, employees = session.execute(
         select(sa.func.count(), sa.func.coalesce(sa.func.sum(Unit.employee_count), 0))
         .where(_unit_filter(Unit.id, unit_id))).one()
@@ -84,6 +85,14 @@ def year_summary(session: Session, catalogue: Catalogue, year: Year,
             totals["claimed"] += int(estimate)
         totals["approved"] += int(approved)
         totals["paid"] += int(paid) if state == "collected" else 0
+    # The cash view beside the claims': what was paid out at the counter during the year,
+    # whichever year the claim was logged in (the weekly chart's payouts add up to it).
+    for code, paid in session.execute(
+            select(Claim.product_code, sa.func.coalesce(sa.func.sum(Claim.paid_amount), 0))
+            .where(Claim.collected_on.between(year.first, year.last),  # type: ignore[union-attr]
+                   Claim.state == "collected", _unit_filter(Claim.unit_id, unit_id))
+            .group_by(Claim.product_code)):
+        products.setdefault(code, _product_totals(code, code, None))["paid_in_year"] += int(paid)
     by_state = {state: sum(p["by_state"].get(state, 0) for p in products.values())
                 for state in STATES}
     outstanding, outstanding_amount = session.execute(
@@ -102,6 +111,7 @@ def year_summary(session: Session, catalogue: Catalogue, year: Year,
         "claimed": sum(p["claimed"] for p in products.values()),
         "approved": sum(p["approved"] for p in products.values()),
         "paid": sum(p["paid"] for p in products.values()),
+        "paid_in_year": sum(p["paid_in_year"] for p in products.values()),
         "uncollected": {"claims": int(outstanding), "amount": int(outstanding_amount)},
         "by_product": list(products.values()),
     }
@@ -110,20 +120,23 @@ def year_summary(session: Session, catalogue: Catalogue, year: Year,
 def _product_totals(code: str, name: str, insured: dict[str, int] | None) -> dict[str, Any]:
     return {"product_code": code, "product_name": name,
             "members_insured": (insured or {}).get("members", 0),
-            "claims": 0, "by_state": {}, "claimed": 0, "approved": 0, "paid": 0}
+            "claims": 0, "by_state": {}, "claimed": 0, "approved": 0, "paid": 0,
+            "paid_in_year": 0}
 
 
 # --- the units' assessment (年度目标责任考核) ---------------------------------------------------
 
 
 def complete_first_time(session: Session) -> Any:
-    """A claim brought complete: nothing missing when logged, and no request for materials."""
+    """A claim brought complete: nothing missing when logged, and nobody sent it back for
+    materials (the county's request_materials, or the city office's return: both move it to
+    待补材料)."""
     dialect = dialect_of(session)
     logged_complete = sa.exists().where(
         ClaimEvent.claim_id == Claim.id, ClaimEvent.event == "log",
         empty_json_array(ClaimEvent.payload, "missing_documents", dialect))
     asked = sa.exists().where(ClaimEvent.claim_id == Claim.id,
-                              ClaimEvent.event == "request_materials")
+                              ClaimEvent.event.in_(("request_materials", "return")))
     return sa.and_(logged_complete, ~asked)
 
 
@@ -245,11 +258,13 @@ def decided_view(row: Any) -> dict[str, Any]:
 def subsidy_budget(session: Session, catalogue: Catalogue, year: Year, subsidy: int
                    ) -> dict[str, Any]:
     """The county's subsidy for the year, what the year's enrolment fees commit against it
-    (one year's 互助费 for every enrolment covering the year), and what is left."""
+    (one year's 互助费 for every term-year of an enrolment that begins in the year: a term
+    from 1 July to 30 June is charged once, in the year it starts), and what is left."""
     grouped = session.execute(
         select(Enrolment.product_code, sa.func.count(),
                sa.func.coalesce(sa.func.sum(Enrolment.shares), 0))
-        .where(year.covered_in()).group_by(Enrolment.product_code)).all()
+        .where(year.term_year_begins_in(dialect_of(session)))
+        .group_by(Enrolment.product_code)).all()
     by_product = []
     for code, enrolments, shares in sorted(grouped):
         product = catalogue.get(code)
@@ -278,7 +293,9 @@ def weekly_activity(session: Session, year: Year, unit_id: int | None = None
     day = year.first
     while day <= year.last:  # every week of the year, so quiet weeks show as zero
         weeks.setdefault(_iso_week(day), {"claims": 0, "paid": 0})
-        day += timedelta(days=7 if day.weekday() == 6 else 1)
+        # The next Monday, but never past 31 December: the days after the year's last Monday
+        # are a week of their own (2026-W53 holds 28-31 December 2026).
+        day += timedelta(days=7 - day.weekday())
     for logged_on, count in session.execute(
             select(Claim.logged_on, sa.func.count())
             .where(year.logged_in(), _unit_filter(Claim.unit_id, unit_id))

@@ -32,7 +32,9 @@ class ProductFiguresSchema(ma.Schema):
     by_state = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     claimed = Money(metadata={"description": "estimates of the claims not withdrawn"})
     approved = Money()
-    paid = Money(metadata={"description": "collected by the workers"})
+    paid = Money(metadata={"description": "the year's claims collected by the workers (to date)"})
+    paid_in_year = Money(metadata={
+        "description": "paid out at the counter during the year, whenever the claim was logged"})
 
 
 class UncollectedTotalsSchema(ma.Schema):
@@ -52,7 +54,9 @@ class SummarySchema(ma.Schema):
     claims_by_state = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     claimed = Money()
     approved = Money()
-    paid = Money()
+    paid = Money(metadata={"description": "the year's claims collected by the workers (to date)"})
+    paid_in_year = Money(metadata={
+        "description": "paid out at the counter during the year, whenever the claim was logged"})
     uncollected = ma.fields.Nested(UncollectedTotalsSchema, metadata={
         "description": "money arrived, not yet collected (today, any year)"})
     by_product = ma.fields.List(ma.fields.Nested(ProductFiguresSchema))
