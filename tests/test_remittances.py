@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from claims.auth import system_actor
 from claims.db import session_scope
-from claims.models import Claim, ClaimEvent, Notification, Remittance, RemittanceItem
+from claims.models import Batch, Claim, ClaimEvent, Notification, Remittance, RemittanceItem
 from workflows.batch import deliver_batch, seal_weekly_batch
 
 REMITTANCES = "/api/v1/remittances"
@@ -224,11 +224,36 @@ def test_money_received_tomorrow_answers_422(app, county):
     assert snapshot(app) == before
 
 
+def _delivered_days_ago(app: Flask, claim_no: str, days: int) -> None:
+    """Move the delivery of the claim's batch `days` back (02:00 UTC: 10:00 in Beijing)."""
+    with session_scope(app.extensions["mutualaid"].engine) as session:
+        claim = session.exec(select(Claim).where(Claim.claim_no == claim_no)).one()
+        batch = session.get(Batch, claim.batch_id)
+        day = app.extensions["mutualaid"].today() - timedelta(days=days)
+        batch.delivered_at = datetime.combine(day, time(2), tzinfo=UTC)
+        session.add(batch)
+
+
 def test_money_received_earlier_is_recorded(app, county):
     (claim_no,) = approved_claims(app, county, "1250.00")
+    _delivered_days_ago(app, claim_no, 5)
     answer = remittance(county, items=[(claim_no, "1250.00")],
                         received_on=county.today - timedelta(days=3))
     assert answer.status_code == 201, answer.json
+
+
+def test_money_dated_before_the_city_office_had_the_claim_is_refused(app, county):
+    (claim_no,) = approved_claims(app, county, "1250.00")
+    _delivered_days_ago(app, claim_no, 5)
+    before = snapshot(app)
+    answer = remittance(county, items=[(claim_no, "1250.00")],
+                        received_on=county.today - timedelta(days=6))
+    assert error_fields(answer) == {"received_on": "before_delivery"}
+    assert claim_no in answer.json["errors"][0]["message"]
+    assert snapshot(app) == before
+    on_the_day = remittance(county, items=[(claim_no, "1250.00")],
+                            received_on=county.today - timedelta(days=5))
+    assert on_the_day.status_code == 201, on_the_day.json
 
 
 @pytest.mark.parametrize(("change", "field"), [

@@ -36,7 +36,7 @@ from sqlmodel import select
 from claims.db import session_scope
 from claims.demo import PASSWORD as DEMO_PASSWORD
 from claims.demo import load_demo
-from claims.models import Claim, ClaimEvent
+from claims.models import Batch, Claim, ClaimEvent
 from config.settings import Settings
 
 FORMULA_NAME = "=HYPERLINK(\"http://example.org\",\"单位3\")"
@@ -125,6 +125,12 @@ def world(app: Flask, county: County) -> World:
     _ok(clerk.post(f"/api/v1/batches/{batch_b}/decisions", {"decisions": [
         {"claim_no": c3, "outcome": "rejected", "reason": "非保障范围"},
         {"claim_no": c4, "outcome": "approved", "approved_amount": "2000.00"}]}))
+    # The batches reached the city office on their days (M+8, M+15), before its money came.
+    with session_scope(app.extensions["mutualaid"].engine) as session:
+        for batch_no, offset in ((batch_a, 8), (batch_b, 15)):
+            batch = session.exec(select(Batch).where(Batch.batch_no == batch_no)).one()
+            batch.delivered_at = w.at(offset)
+            session.add(batch)
     _ok(clerk.post("/api/v1/remittances", {
         "reference": "CITY-1", "received_on": w.day(35).isoformat(), "total_amount": "2550.00",
         "items": [{"claim_no": c1, "amount": "1250.00"}, {"claim_no": c2, "amount": "1300.00"}]}),

@@ -210,7 +210,8 @@ def record_remittance(session: Session, runtime: Runtime, *, reference: str, rec
     if session.exec(taken).first() is not None:
         raise _duplicate_reference(reference)
     claims = _claims_by_no(session, (line.claim_no for line in items))
-    errors = _check_remittance(runtime, received_on, total_amount, items, claims)
+    errors = _check_remittance(runtime, received_on, total_amount, items, claims,
+                               _delivered_on(session, runtime, claims.values()))
     if errors:
         raise RuleFailed("The remittance does not reconcile; nothing was recorded.", errors)
     with session.begin_nested():
@@ -241,9 +242,23 @@ def _duplicate_reference(reference: str) -> Conflict:
                     code="duplicate_reference")
 
 
+def _delivered_on(session: Session, runtime: Runtime,
+                  claims: Iterable[tuple[Claim, Member]]) -> dict[int, date]:
+    """The day (in the configured time zone) each claim's batch reached the city office."""
+    batch_ids = {claim.batch_id for claim, _member in claims if claim.batch_id is not None}
+    if not batch_ids:
+        return {}
+    rows = session.exec(select(Batch.id, Batch.delivered_at)
+                        .where(col(Batch.id).in_(batch_ids),
+                               col(Batch.delivered_at).is_not(None))).all()
+    return {batch_id: at.astimezone(runtime.settings.tz).date()
+            for batch_id, at in rows if batch_id is not None and at is not None}
+
+
 def _check_remittance(runtime: Runtime, received_on: date, total_amount: int,
                       items: Sequence[RemittanceLine],
-                      claims: Mapping[str, tuple[Claim, Member]]) -> list[FieldError]:
+                      claims: Mapping[str, tuple[Claim, Member]],
+                      delivered_on: Mapping[int, date]) -> list[FieldError]:
     """Every reason the remittance cannot be applied, each naming its field."""
     errors: list[FieldError] = []
     if received_on > runtime.today():
@@ -278,6 +293,14 @@ def _check_remittance(runtime: Runtime, received_on: date, total_amount: int,
             errors.append(FieldError(f"{name}.amount", "amount_mismatch",
                                      f"{format_fen(line.amount)} received, but "
                                      f"{format_fen(claim.approved_amount)} was approved."))
+        delivered = delivered_on.get(claim.batch_id) if claim.batch_id is not None else None
+        if delivered is not None and received_on < delivered:
+            # The city office cannot pay a claim it did not have yet: a mistyped date (it
+            # would also read as money waiting since that day in the reports).
+            errors.append(FieldError("received_on", "before_delivery",
+                                     f"Claim {claim.claim_no} reached the city office on "
+                                     f"{delivered.isoformat()}; its money cannot have been "
+                                     f"received on {received_on.isoformat()}."))
     paid = sum(line.amount for line in items)
     if items and paid != total_amount:
         errors.append(FieldError("total_amount", "total_mismatch",

@@ -69,6 +69,7 @@ MESSAGES: dict[str, Any] = {
     "not_submitted": _l("该理赔不在“已报送市总”状态，不能记录审核结果"),
     "not_approved": _l("该理赔尚未核准，不能登记到账"),
     "already_received": _l("该理赔的互助金已登记到账，不能重复登记"),
+    "before_delivery": _l("到账日期不能早于理赔报送市总的日期"),
     "no_items": _l("请至少填写一行到账明细（理赔编号和金额）"),
     "invalid_choice": _l("请从列表中选择"),
     "missing_columns": _l("表中找不到“理赔编号、审核结果、核准金额、原因”列"),
