@@ -180,7 +180,8 @@ def claim_fields(rng: random.Random, product: Product, member: Member, enrolment
     # Within the last four months, after the waiting period for illnesses, discharged by today.
     waiting = product.waiting_days if cause == "illness" else 0
     low = max(enrolment.start_date + timedelta(days=waiting), today - timedelta(days=120))
-    high = min(today - timedelta(days=30 if product.needs_stay else 3), enrolment.end_date)
+    high = min(today - timedelta(days=30 if product.kind == "inpatient" else 3),
+               enrolment.end_date)
     if low > high:
         return None
     incident = low + timedelta(days=rng.randint(0, (high - low).days))

@@ -259,6 +259,20 @@ def test_a_discharge_date_on_a_claim_without_a_stay_answers_422_not_applicable(c
     refused(log(county, body), "discharge_date", "not_applicable")
 
 
+def test_an_accident_claim_may_record_its_hospital_stay(county, member):
+    injured = county.today - timedelta(days=12)
+    body = county.claim_body(member, "accident", cause="accident",
+                             incident_date=injured.isoformat(),
+                             admission_date=injured.isoformat(),
+                             discharge_date=(injured + timedelta(days=6)).isoformat(),
+                             hospital="县人民医院", total_expense="6000.00",
+                             insurance_paid="3000.00", self_paid="2000.00")
+    claim = created(log(county, body))
+    shown = county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json
+    assert (shown["admission_date"], shown["discharge_date"]) == (
+        body["admission_date"], body["discharge_date"])
+
+
 def test_stay_fields_may_be_null_on_a_claim_without_a_stay(county, member):
     body = county.claim_body(member, "critical_illness", admission_date=None,
                              discharge_date=None, disability_grade=None)
