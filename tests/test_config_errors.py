@@ -145,11 +145,12 @@ def test_a_gunicorn_worker_that_cannot_load_the_app_logs_one_line(tmp_path):
 
 
 def test_gunicorn_on_wsgi_py_refuses_a_bad_setting_in_one_line(tmp_path):
-    # An operator's own `gunicorn wsgi:app`, not `mutualaid serve`: the same one line, and
-    # gunicorn stops instead of booting worker after worker.
+    # An operator's own `gunicorn wsgi:app`, not `mutualaid serve`, from a folder of their
+    # own (wsgi is installed as a module): the same one line, and gunicorn stops instead of
+    # booting worker after worker.
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    done = subprocess.run([str(gunicorn), "--chdir", str(Path(__file__).parent.parent),
-                           "--bind", "127.0.0.1:0", "wsgi:app"], capture_output=True,
+    done = subprocess.run([str(gunicorn), "--bind", "127.0.0.1:0", "wsgi:app"],
+                          capture_output=True,
                           text=True, timeout=60, cwd=tmp_path,
                           env=service_env(tmp_path, MUTUALAID_TIMEZONE="Mars/Olympus"))
     assert_one_clear_line(done, "MUTUALAID_TIMEZONE", "'Mars/Olympus' is not a time zone")
