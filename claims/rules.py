@@ -201,7 +201,7 @@ def eligibility(
     incident = facts.incident_date
     covers = coverage is not None and coverage.start_date <= incident <= coverage.end_date
     if coverage is None:
-        failures.append(RuleFailure("not_covered", f"该职工未参加{product.name}。"))
+        failures.append(RuleFailure("not_covered", f"该职工未参加{product.name}。", "product_code"))
     elif not covers:
         failures.append(
             RuleFailure(
@@ -226,12 +226,13 @@ def eligibility(
             )
     last_day = deadline(product, facts)
     if facts.logged_on > last_day:
-        counted_from = "出院" if product.deadline_from == "discharge" else "出险"
+        from_discharge = product.deadline_from == "discharge" and facts.discharge_date is not None
         failures.append(
             RuleFailure(
                 "claim_deadline",
-                f"已超过申请时限：应自{counted_from}之日起{product.claim_deadline_days}天内，"
-                f"即最迟{_day(last_day)}（含当日）申请。",
+                f"已超过申请时限：应自{'出院' if from_discharge else '出险'}之日起"
+                f"{product.claim_deadline_days}天内，即最迟{_day(last_day)}（含当日）申请。",
+                "discharge_date" if from_discharge else "incident_date",
             )
         )
     status_of = {doc["code"]: doc.get("status") for doc in documents}
@@ -249,17 +250,20 @@ def eligibility(
             RuleFailure(
                 "duplicate_claim",
                 "该职工同一险种、同一出险日期已有更早登记的理赔，本件为重复申请。",
+                "incident_date",
             )
         )
     once_only = any(b.type == "lump_sum" for b in product.benefits)
     if once_only and paid_lifetime > 0:
         failures.append(
-            RuleFailure("already_paid", f"{product.name}每人限赔一次，该职工已领取过互助金。")
+            RuleFailure("already_paid", f"{product.name}每人限赔一次，该职工已领取过互助金。",
+                        "product_code")
         )
     elif once_only and has_other_live_claim:
         # A second lump-sum claim in flight would be paid twice once both are approved.
         failures.append(
-            RuleFailure("already_claimed", f"{product.name}每人限赔一次，该职工已有一件在办理赔。")
+            RuleFailure("already_claimed", f"{product.name}每人限赔一次，该职工已有一件在办理赔。",
+                        "product_code")
         )
     return failures
 
