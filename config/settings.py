@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -160,8 +161,19 @@ def database_url_for_display(url: str) -> str:
         return _without_password(url)
 
 
+# The driver this service installs (psycopg 3): postgres:// and postgresql:// (libpq's and
+# many hosts' spelling, which backup.sh takes too) mean it, not SQLAlchemy's default psycopg2.
+_POSTGRES_SCHEMES = re.compile(r"^(postgres|postgresql)://")
+
+
 def _database_url(instance: Path) -> str:
     value = _given("DATABASE_URL") or f"sqlite:///{instance / 'mutualaid.db'}"
+    value = _POSTGRES_SCHEMES.sub("postgresql+psycopg://", value)
+    authority = value.partition("://")[2].partition("/")[0]
+    if authority.count("@") > 1:  # read as user:pa + host ss@db, showing half the password
+        raise ConfigError(PREFIX + "DATABASE_URL",
+                          value.split("://")[0] + "://***@" + authority.rpartition("@")[2],
+                          "a database URL with an @ in the password written as %40")
     try:
         # The driver too: an URL naming one that is not installed fails here, not at first use.
         sa.engine.make_url(value).get_dialect().import_dbapi()
@@ -305,8 +317,10 @@ class Settings:
         instance = Path(given_instance or default_instance_path()).resolve()
         database_url = _database_url(instance)
         try:
-            if database_url.startswith("sqlite:///"):
-                instance.mkdir(parents=True, exist_ok=True)
+            # Whatever the database: the wrong-guess counts, manifests and file outbox live here.
+            instance.mkdir(parents=True, exist_ok=True)
+            if not os.access(instance, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
             secret_key = _secret_key() or _instance_secret(instance)
         except OSError as error:
             raise ConfigError(PREFIX + "INSTANCE_PATH", given_instance or str(instance),

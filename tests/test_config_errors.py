@@ -58,6 +58,8 @@ BAD_SETTINGS = [
     ("MUTUALAID_SCHEDULER_LEASE_SECONDS", "6", "at least twice"),
     ("MUTUALAID_EMBED_SCHEDULER", "maybe", "'maybe' is not yes or no"),
     ("MUTUALAID_CONSOLE_SESSION_HOURS", "0", "'0' is not a whole number (1 to 168"),
+    ("MUTUALAID_DATABASE_URL", "postgresql+psycopg://postgres:p@ss@127.0.0.1/db",
+     "an @ in the password written as %40"),
     ("MUTUALAID_SECURE_COOKIES", "https", "'https' is not yes or no"),
     # Guessable: anyone could sign a console session. The line never shows the key itself.
     ("MUTUALAID_SECRET_KEY", "changeme", "'<8 characters>' is not a random key of at least 32"),
@@ -79,6 +81,30 @@ def test_db_upgrade_refuses_a_bad_setting_in_one_line(tmp_path, variable, value,
     assert_one_clear_line(done, f"Error: {variable}=", says)
     if variable == "MUTUALAID_SECRET_KEY":
         assert value not in done.stderr
+    if variable == "MUTUALAID_DATABASE_URL":
+        assert "p@ss" not in done.stderr and "ss@127" not in done.stderr  # no part of it
+
+
+@pytest.mark.parametrize("kind", ["a file", "under a file"])
+def test_an_instance_folder_that_cannot_be_written_stops_the_start(tmp_path, kind):
+    # With PostgreSQL and a secret key given the folder was never touched at start, and the
+    # status check and sign-in answered 500 (their wrong-guess counts live in it).
+    blocker = tmp_path / "taken"
+    blocker.write_text("")
+    instance = blocker if kind == "a file" else blocker / "instance"
+    env = service_env(tmp_path, MUTUALAID_INSTANCE_PATH=str(instance),
+                      MUTUALAID_DATABASE_URL=UNREACHABLE, MUTUALAID_SECRET_KEY="k" * 40)
+    done = run(["serve", "--port", "0"], env)
+    assert_one_clear_line(done, "Error: MUTUALAID_INSTANCE_PATH=",
+                          "a folder this process can write")
+
+
+def test_a_postgres_url_without_a_driver_means_the_installed_one(monkeypatch):
+    from config.settings import _database_url
+
+    for scheme in ("postgres", "postgresql"):
+        monkeypatch.setenv("MUTUALAID_DATABASE_URL", f"{scheme}://u:pw@db.example/mutualaid")
+        assert _database_url(Path("/tmp")) == "postgresql+psycopg://u:pw@db.example/mutualaid"
 
 
 @pytest.mark.parametrize("command", [["jobs", "run", "flag_overdue"], ["scheduler"]],
