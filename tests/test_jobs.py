@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -204,6 +205,20 @@ def test_an_app_with_a_schedules_file_naming_an_unknown_job_does_not_start(tmp_p
     with pytest.raises(ScheduleError, match="make_coffee"):
         create_app({"database_url": f"sqlite:///{tmp_path / 'x.db'}", "instance_path": tmp_path,
                     "secret_key": "t", "schedules_file": settings.schedules_file})
+
+
+def test_a_countys_schedules_file_without_a_new_job_says_so_at_start(tmp_path, caplog):
+    # A copy made before the release that added prune_tokens (03:15 daily).
+    settings = write_schedules(tmp_path, "[weekly_batch]\nday_of_week = 'mon'\nhour = 9\n"
+                                         "[prune_tokens]\nenabled = false\nhour = 3\n")
+    with caplog.at_level(logging.WARNING, logger="mutualaid.jobs"):
+        schedules = load_schedules(settings)
+    assert set(schedules) == {"weekly_batch", "prune_tokens"}
+    warned = [r.getMessage() for r in caplog.records if "has no [" in r.getMessage()]
+    assert any("[dispatch_notifications]" in line for line in warned)
+    assert not any("[prune_tokens]" in line or "[weekly_batch]" in line for line in warned)
+    chase = next(line for line in warned if "[chase_materials]" in line)
+    assert "hour=9, minute=30" in chase and str(tmp_path) in chase
 
 
 def test_the_last_fire_time_is_the_latest_scheduled_time_at_or_before_now(tmp_path):

@@ -211,14 +211,20 @@ class Schedule:
         return None
 
 
+def _read_schedules(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ScheduleError(f"{path}: cannot read the schedules: {error}") from None
+
+
 def load_schedules(settings: Settings) -> dict[str, Schedule]:
     """Read the schedules file; raises ScheduleError naming the job and key at fault."""
     path = Path(settings.schedules_file or DEFAULT_SCHEDULES_FILE)
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ScheduleError(f"{path}: cannot read the schedules: {error}") from None
+    data = _read_schedules(path)
+    if path != DEFAULT_SCHEDULES_FILE:
+        _warn_of_jobs_left_out(path, data)
     schedules = {}
     for name, table in data.items():
         where = f"{path}: [{name}]"
@@ -245,6 +251,19 @@ def load_schedules(settings: Settings) -> dict[str, Schedule]:
             raise ScheduleError(f"{where} {error}") from None
         schedules[name] = Schedule(job=name, cron=cron, enabled=enabled, trigger=trigger)
     return schedules
+
+
+def _warn_of_jobs_left_out(path: Path, data: dict[str, Any]) -> None:
+    """A county's own schedules file, copied before a release added a job, leaves that job
+    unscheduled: say so at every start (the job is not quietly lost) until the file names it,
+    if only with `enabled = false`."""
+    defaults = _read_schedules(DEFAULT_SCHEDULES_FILE)
+    for name in sorted(set(defaults) - set(data)):
+        cron = ", ".join(f"{key}={value}" for key, value in defaults[name].items()
+                         if key != "enabled")
+        log.warning("schedules: %s has no [%s] table, so the job does not run; this release "
+                    "schedules it at %s (config/schedules.toml): add the table, or one with "
+                    "enabled = false to keep it off", path, name, cron)
 
 
 def last_scheduled_for(session: Session, name: str) -> datetime | None:
