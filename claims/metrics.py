@@ -11,8 +11,9 @@ from __future__ import annotations
 import hmac
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import flask
 import sqlalchemy as sa
@@ -32,6 +33,9 @@ from claims.logs import path_template
 from claims.models import JobRun, Notification
 from claims.runtime import Runtime
 
+if TYPE_CHECKING:
+    from workflows.jobs import Schedule
+
 # Module-level: one set per process, however many apps the process builds (tests build many).
 REQUESTS = Counter("mutualaid_http_requests", "HTTP requests answered, by URL rule and status",
                    ["method", "endpoint", "status"])
@@ -39,16 +43,21 @@ LATENCY = Histogram("mutualaid_http_request_duration_seconds",
                     "Time to answer an HTTP request, by URL rule", ["method", "endpoint"],
                     buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10))
 OUTBOX_STATES = ("pending", "failed")
+# JobRun.outcome: "running" until the run ends as one of these (workflows/jobs.py).
+RUNNING = "running"
+FINISHED_OUTCOMES = ("ok", "failed", "abandoned")
 
 
 class DatabaseCollector:
     """Claims by state (from the claim tally), job runs by outcome, the outbox backlog: one
     GROUP BY each."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, schedules: Mapping[str, Schedule] | None = None) -> None:
         self.runtime = runtime
+        self.schedules = schedules or {}
 
     def collect(self) -> Iterator[Metric]:
+        from workflows.jobs import JOBS
         from workflows.lifecycle import STATES
         from workflows.tally import claims_by_state
 
@@ -67,25 +76,53 @@ class DatabaseCollector:
         for state in STATES:
             claims.add_metric([state], by_state.get(state, 0))
         yield claims
-        counted = CounterMetricFamily("mutualaid_job_runs", "Job runs on record, by outcome "
-                                      "(running, ok, failed, abandoned)", labels=["job", "outcome"])
-        failures = CounterMetricFamily("mutualaid_job_failures", "Job runs that failed",
-                                       labels=["job"])
-        last = GaugeMetricFamily("mutualaid_job_last_success_timestamp_seconds",
-                                 "When the job last finished without error", labels=["job"])
-        for job, outcome, count, finished in runs:
-            counted.add_metric([job, outcome], count)
-            if outcome == "failed":
-                failures.add_metric([job], count)
-            if outcome == "ok" and finished is not None:
-                last.add_metric([job], _timestamp(finished))
-        yield from (counted, failures, last)
+        yield from self._job_metrics(runs, known=JOBS)
         backlog = GaugeMetricFamily("mutualaid_outbox_messages",
                                     "Notifications not sent yet (pending) or given up (failed)",
                                     labels=["state"])
         for state in OUTBOX_STATES:
             backlog.add_metric([state], outbox.get(state, 0))
         yield backlog
+
+    def _job_metrics(self, runs: Sequence[sa.Row[Any]],
+                     known: Iterable[str]) -> Iterator[Metric]:
+        """Every known job (enabled or not) has a series in each family, zero until it has
+        figures, so an alert on an absent success fires and rate() sees the first run."""
+        # A running run is a gauge, not a counter's outcome: it moves to ok, failed or
+        # abandoned, and a counter series must never go down or vanish.
+        finished: dict[tuple[str, str], int] = {}
+        running: dict[str, int] = {}
+        last_ok: dict[str, float] = {}
+        for job, outcome, count, finished_at in runs:
+            if outcome == RUNNING:
+                running[job] = count
+                continue
+            finished[job, outcome] = count
+            if outcome == "ok" and finished_at is not None:
+                last_ok[job] = _timestamp(finished_at)
+        # Jobs on record but no longer registered (renamed, removed) keep their series.
+        jobs = sorted(set(known) | {job for job, *_ in runs})
+        outcomes = sorted(set(FINISHED_OUTCOMES) | {outcome for _, outcome in finished})
+        counted = CounterMetricFamily("mutualaid_job_runs", "Finished job runs on record, by "
+                                      "outcome (ok, failed, abandoned)", labels=["job", "outcome"])
+        failures = CounterMetricFamily("mutualaid_job_failures", "Job runs that failed",
+                                       labels=["job"])
+        last = GaugeMetricFamily("mutualaid_job_last_success_timestamp_seconds",
+                                 "When the job last finished without error, 0 if it never did",
+                                 labels=["job"])
+        in_progress = GaugeMetricFamily("mutualaid_jobs_running", "Job runs started and not "
+                                        "finished yet", labels=["job"])
+        enabled = GaugeMetricFamily("mutualaid_job_enabled", "1 if the schedules file runs the "
+                                    "job, 0 if it is disabled or has no schedule", labels=["job"])
+        for job in jobs:
+            for outcome in outcomes:
+                counted.add_metric([job, outcome], finished.get((job, outcome), 0))
+            failures.add_metric([job], finished.get((job, "failed"), 0))
+            last.add_metric([job], last_ok.get(job, 0))
+            in_progress.add_metric([job], running.get(job, 0))
+            schedule = self.schedules.get(job)
+            enabled.add_metric([job], int(schedule is not None and schedule.enabled))
+        yield from (counted, failures, last, in_progress, enabled)
 
 
 def _timestamp(value: object) -> float:
@@ -97,7 +134,7 @@ def _timestamp(value: object) -> float:
     return value.timestamp()
 
 
-def scrape(runtime: Runtime) -> bytes:
+def scrape(runtime: Runtime, schedules: Mapping[str, Schedule] | None = None) -> bytes:
     """The exposition text: this process's (or every worker's) counters, then the database's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         process = CollectorRegistry()
@@ -105,7 +142,7 @@ def scrape(runtime: Runtime) -> bytes:
     else:
         process = REGISTRY
     database = CollectorRegistry(auto_describe=False)
-    database.register(DatabaseCollector(runtime))
+    database.register(DatabaseCollector(runtime, schedules))
     return generate_latest(process) + generate_latest(database)
 
 
@@ -137,7 +174,8 @@ def init_metrics(app: Flask) -> None:
                 response = error_response(401, "GET /metrics needs the metrics token.")
                 response.headers["WWW-Authenticate"] = "Bearer"
                 return response
-        response = flask.Response(scrape(runtime), mimetype=None)
+        schedules = app.extensions.get("mutualaid.schedules")
+        response = flask.Response(scrape(runtime, schedules), mimetype=None)
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from claims.db import session_scope
 from claims.models import JobRun, Notification
+from workflows.jobs import JOBS
 
 
 def scrape(client, **headers) -> dict[str, float]:
@@ -72,6 +76,74 @@ def test_metrics_show_job_runs_failures_and_the_outbox_backlog(app, county, clie
     assert samples['mutualaid_job_failures_total{job="flag_overdue"}'] == 1
     assert samples['mutualaid_outbox_messages{state="pending"}'] == 2
     assert samples['mutualaid_outbox_messages{state="failed"}'] == 1
+
+
+def test_every_known_job_has_a_last_success_and_zero_counts_before_it_ever_ran(client):
+    samples = scrape(client)
+    assert JOBS  # the registry is filled when workflows.jobs is imported
+    for job in JOBS:  # `time() - last_success > 86400` fires for a job that never ran
+        assert samples[f'mutualaid_job_last_success_timestamp_seconds{{job="{job}"}}'] == 0
+        assert samples[f'mutualaid_job_failures_total{{job="{job}"}}'] == 0
+        assert samples[f'mutualaid_jobs_running{{job="{job}"}}'] == 0
+        for outcome in ("ok", "failed", "abandoned"):
+            assert samples[f'mutualaid_job_runs_total{{job="{job}",outcome="{outcome}"}}'] == 0
+
+
+def test_the_last_success_is_when_the_job_last_finished_ok(app, client):
+    finished = datetime(2026, 11, 23, 1, 0, 5, tzinfo=UTC)
+    with session_scope(app.extensions["mutualaid"].engine) as session:
+        session.add_all([
+            JobRun(job="weekly_batch", outcome="ok", finished_at=finished),
+            JobRun(job="weekly_batch", outcome="failed", finished_at=datetime.now(UTC))])
+    samples = scrape(client)
+    assert samples['mutualaid_job_last_success_timestamp_seconds{job="weekly_batch"}'] == (
+        finished.timestamp())
+    assert samples['mutualaid_job_last_success_timestamp_seconds{job="reconcile"}'] == 0
+
+
+def test_a_running_job_is_a_gauge_never_an_outcome_of_the_runs_counter(app, client):
+    engine = app.extensions["mutualaid"].engine
+    with session_scope(engine) as session:
+        run = JobRun(job="reconcile", trigger="manual")  # outcome "running", as run_job adds it
+        session.add(run)
+    during = scrape(client)
+    assert not [name for name in during if 'outcome="running"' in name]
+    assert during['mutualaid_jobs_running{job="reconcile"}'] == 1
+    assert during['mutualaid_job_runs_total{job="reconcile",outcome="ok"}'] == 0
+    with session_scope(engine) as session:
+        stored = session.get(JobRun, run.id)
+        stored.outcome, stored.finished_at = "ok", datetime.now(UTC)
+        session.add(stored)
+    after = scrape(client)
+    assert after['mutualaid_jobs_running{job="reconcile"}'] == 0
+    assert after['mutualaid_job_runs_total{job="reconcile",outcome="ok"}'] == 1
+    assert time.time() - after[
+        'mutualaid_job_last_success_timestamp_seconds{job="reconcile"}'] < 600
+
+
+def test_disabled_and_unscheduled_jobs_are_exported_and_marked_not_enabled(app, client):
+    schedules = dict(app.extensions["mutualaid.schedules"])
+    schedules["reconcile"] = dataclasses.replace(schedules["reconcile"], enabled=False)
+    del schedules["prepare_visits"]  # no table in the county's schedules file
+    app.extensions["mutualaid.schedules"] = schedules
+    samples = scrape(client)
+    assert samples['mutualaid_job_enabled{job="weekly_batch"}'] == 1
+    assert samples['mutualaid_job_enabled{job="reconcile"}'] == 0
+    assert samples['mutualaid_job_enabled{job="prepare_visits"}'] == 0
+    for job in ("reconcile", "prepare_visits"):
+        assert samples[f'mutualaid_job_last_success_timestamp_seconds{{job="{job}"}}'] == 0
+
+
+def test_metric_families_have_their_declared_kinds(client):
+    answer = client.get("/metrics").get_data(as_text=True)
+    kinds = {family.name: family.type for family in text_string_to_metric_families(answer)}
+    assert {name: kinds[name] for name in (
+        "mutualaid_job_runs", "mutualaid_job_failures",
+        "mutualaid_job_last_success_timestamp_seconds", "mutualaid_jobs_running",
+        "mutualaid_job_enabled")} == {
+        "mutualaid_job_runs": "counter", "mutualaid_job_failures": "counter",
+        "mutualaid_job_last_success_timestamp_seconds": "gauge",
+        "mutualaid_jobs_running": "gauge", "mutualaid_job_enabled": "gauge"}
 
 
 def test_metrics_need_the_token_when_one_is_set(app, client):
