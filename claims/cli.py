@@ -104,11 +104,36 @@ def db_upgrade(revision: str) -> None:
     """Create or upgrade the schema (Alembic)."""
     from alembic.util import CommandError
 
-    from migrations import upgrade
+    from migrations import head, unknown_revision, upgrade
+
+    url = get_runtime().settings.database_url
+    ahead = unknown_revision(url)
+    if ahead is not None:
+        raise click.ClickException(
+            f"the database is at revision {ahead}, which this release does not know: a newer "
+            f"release upgraded it. This release may run on it as it is (docs/deployment.md, "
+            f"Rolling back); to take the schema back to this release's {head()}, run "
+            f"`mutualaid db downgrade --revision {head()}` with the newer release installed")
+    try:
+        upgrade(url, revision)
+    except CommandError as error:  # an unknown revision, most likely
+        raise click.ClickException(f"--revision {revision}: {error}") from None
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("downgrade")
+@click.option("--revision", required=True,
+              help="the revision to go back to, e.g. the head of the release rolled back to")
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Take the schema back to an earlier revision (Alembic), before reinstalling that release."""
+    from alembic.util import CommandError
+
+    from migrations import downgrade
 
     try:
-        upgrade(get_runtime().settings.database_url, revision)
-    except CommandError as error:  # an unknown revision, most likely
+        downgrade(get_runtime().settings.database_url, revision)
+    except CommandError as error:
         raise click.ClickException(f"--revision {revision}: {error}") from None
     click.echo(f"database at {revision}")
 

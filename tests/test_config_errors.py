@@ -5,6 +5,7 @@ variable, its value and what fits ("Error: ...", exit code non-zero, no tracebac
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,33 @@ def test_an_instance_folder_that_cannot_be_written_stops_the_start(tmp_path, kin
     done = run(["serve", "--port", "0"], env)
     assert_one_clear_line(done, "Error: MUTUALAID_INSTANCE_PATH=",
                           "a folder this process can write")
+
+
+def _revision(tmp_path: Path) -> str:
+    with sqlite3.connect(tmp_path / "x.db") as connection:
+        return connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+
+
+def test_db_downgrade_takes_the_schema_back_for_a_rollback(tmp_path):
+    env = service_env(tmp_path)
+    assert run(["db", "upgrade"], env).returncode == 0
+    newest = _revision(tmp_path)
+    done = run(["db", "downgrade", "--revision", "0008_unit_codes_upper"], env)
+    assert done.returncode == 0, done.stderr
+    assert _revision(tmp_path) == "0008_unit_codes_upper"
+    assert run(["db", "upgrade"], env).returncode == 0 and _revision(tmp_path) == newest
+
+
+def test_db_upgrade_on_a_database_a_newer_release_upgraded_says_what_to_do(tmp_path):
+    env = service_env(tmp_path)
+    assert run(["db", "upgrade"], env).returncode == 0
+    newest = _revision(tmp_path)
+    with sqlite3.connect(tmp_path / "x.db") as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0099_from_the_future'")
+    done = run(["db", "upgrade"], env)
+    assert_one_clear_line(done, "0099_from_the_future", "a newer release",
+                          f"db downgrade --revision {newest}")
+    assert "--revision head" not in done.stderr
 
 
 def test_a_postgres_url_without_a_driver_means_the_installed_one(monkeypatch):
