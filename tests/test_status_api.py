@@ -338,13 +338,33 @@ def test_the_eleventh_wrong_guess_from_one_address_answers_429(client: FlaskClie
 
 
 def test_guesses_by_id_number_count_per_address(client: FlaskClient, county: County) -> None:
-    member = enrolled(county, name="吴敏")
+    member, other = enrolled(county, name="吴敏"), enrolled(county, name="郑和")
     county.claim(member)
+    county.claim(other)
     for _ in range(10):
         assert ask(client, {"id_number": member["id_number"], "name": "吴明"}).status_code == 404
     assert ask(client, {"id_number": member["id_number"], "name": "吴敏"}).status_code == 429
-    assert ask(client, {"id_number": member["id_number"], "name": "吴敏"},
+    assert ask(client, {"id_number": other["id_number"], "name": "郑和"},
                address="10.0.0.2").status_code == 200
+
+
+def test_wrong_names_for_one_id_number_are_limited_across_addresses(
+        app: Flask, client: FlaskClient, county: County) -> None:
+    """Beyond SPEC §5's limits: one name after another for one ID number, from ever new
+    addresses, was never refused. The limit store keeps no ID number, only a keyed digest."""
+    member, other = enrolled(county, name="吴敏"), enrolled(county, name="郑和")
+    county.claim(member)
+    county.claim(other)
+    for n in range(10):
+        assert ask(client, {"id_number": member["id_number"], "name": f"吴{n}"},
+                   address=f"10.0.3.{n}").status_code == 404
+    assert ask(client, {"id_number": member["id_number"].lower(), "name": "吴敏"},
+               address="10.0.4.1").status_code == 429
+    assert ask(client, {"id_number": other["id_number"], "name": "郑和"},
+               address="10.0.4.2").status_code == 200
+    instance = app.extensions["mutualaid"].settings.instance_path
+    stored = b"".join(path.read_bytes() for path in instance.glob("ratelimit.sqlite3*"))
+    assert stored and member["id_number"].encode() not in stored
 
 
 def test_wrong_guesses_on_one_claim_number_are_limited_across_addresses(

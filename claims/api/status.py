@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +15,7 @@ from limits import parse
 
 from claims.api.base import Blueprint, error_response
 from claims.api.security import WindowCounts
+from claims.idcard import normalise_id_number
 from claims.runtime import get_reads, get_runtime, get_session
 from claims.schemas.status import StatusAnswerSchema, StatusQuerySchema, normal_claim_no
 from config.settings import Settings
@@ -33,11 +36,27 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def _guessed(field: str) -> Any:
+    body: Any = request.get_json(silent=True) if request.is_json else request.form
+    return body.get(field) if isinstance(body, Mapping) else None
+
+
 def guessed_claim_no() -> str:
     """The claim number a guess names (JSON body or form), as the lookup normalises it."""
-    body: Any = request.get_json(silent=True) if request.is_json else request.form
-    value = body.get("claim_no") if isinstance(body, Mapping) else None
-    return normal_claim_no(value)[:40]  # bounded: a key in the shared limit store
+    return normal_claim_no(_guessed("claim_no"))[:40]  # bounded: a key in the shared limit store
+
+
+def guessed_id_number_key() -> str:
+    """The ID number a guess by ID number and name names, as a keyed digest ("" for none):
+    the limit store never holds an ID number, and a digest without the key cannot be
+    matched against the few billion numbers there are."""
+    value = _guessed("id_number")
+    number = normalise_id_number(value) if isinstance(value, str) else ""
+    if len(number) != 18:
+        return ""
+    key = flask.current_app.secret_key
+    secret = key.encode() if isinstance(key, str) else bytes(key or b"")
+    return hmac.new(secret, number.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class TooManyGuesses(Exception):
@@ -50,8 +69,8 @@ class TooManyGuesses(Exception):
 
 class GuessGuard(WindowCounts):
     """Wrong guesses at the status check (a 404), counted per client address and per claim
-    number named: past WRONG_GUESSES in a minute either one refuses with 429. Right guesses
-    and malformed ones (422) never count. The page and the API share the counts."""
+    number (or ID number) named: past WRONG_GUESSES in a minute either one refuses with 429.
+    Right guesses and malformed ones (422) never count. The page and the API share the counts."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings, "status")
@@ -62,6 +81,10 @@ class GuessGuard(WindowCounts):
         claim_no = guessed_claim_no()
         if claim_no:
             keys.append(("wrong-guesses-per-claim", claim_no))
+        elif id_number := guessed_id_number_key():
+            # Beyond SPEC §5's two limits: names are few, and guessing one name after another
+            # for one ID number from many addresses would otherwise never be refused.
+            keys.append(("wrong-guesses-per-id-number", id_number))
         return keys
 
     def check(self) -> None:
