@@ -133,6 +133,7 @@ class Batch(SQLModel, table=True):
     total_claimed: int = _fen(0)  # fen, the sum of the claims' estimates
     # The manifest and its transmission to the city office (SPEC §4).
     manifest_written_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    manifest_digest: str | None = Field(default=None, max_length=64)  # SHA-256 of its CSV
     transmission: str = Field(default="folder", max_length=10)  # folder, smtp, http
     transmission_state: str = Field(default="pending", max_length=10)  # pending, sent, failed
     transmission_attempts: int = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import sys
 import tracemalloc
 from datetime import date, datetime
@@ -233,6 +234,26 @@ def test_a_batch_that_grew_gets_a_new_manifest(app, county):
     second = download(county.clerk, f"/api/v1/batches/{batch_no}/manifest?format=csv").data
     assert len(first.decode("utf-8-sig").splitlines()) == 3  # header, one claim, totals
     assert len(second.decode("utf-8-sig").splitlines()) == 4
+
+
+def test_a_manifest_on_disk_another_database_wrote_is_not_served(app, county, caplog):
+    """After a restore from backup, or with a manifest folder two databases write, the files
+    under a batch number can hold other claims: the download writes this database's again."""
+    claim = ready(county)
+    batch_no = seal(app)
+    files = write(app, batch_no)
+    theirs = "理赔编号,单位\nLP2026-999999,别的县\n"
+    for path in files.all():
+        path.write_text(theirs, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="mutualaid.batch"):
+        answer = download(county.clerk, f"/api/v1/batches/{batch_no}/manifest?format=csv")
+    text = answer.data.decode("utf-8-sig")
+    assert claim["claim_no"] in text and "LP2026-999999" not in text
+    assert files.csv.read_bytes() == answer.data  # written again on disk
+    assert any(batch_no in r.getMessage() and "not the one" in r.getMessage()
+               for r in caplog.records)
+    cover = download(county.clerk, f"/api/v1/batches/{batch_no}/manifest?format=cover")
+    assert "别的县" not in cover.data.decode()
 
 
 def test_a_failed_write_leaves_no_manifest_under_the_final_name(app, county, monkeypatch):

@@ -23,7 +23,12 @@ from workflows.lifecycle import EVENTS_BY_NAME
 # The manifest's columns live with the manifest; importable from here as they always were.
 from workflows.manifest import DECISION_COLUMNS as DECISION_COLUMNS
 from workflows.manifest import MANIFEST_COLUMNS as MANIFEST_COLUMNS
-from workflows.manifest import ManifestFiles, current_manifest, write_manifest
+from workflows.manifest import (
+    ManifestFiles,
+    current_manifest,
+    manifest_on_disk,
+    write_manifest,
+)
 from workflows.transmission import Transmission, TransmissionError, transmission_for
 
 log = logging.getLogger("mutualaid.batch")
@@ -57,6 +62,19 @@ def lock_batches(session: Session) -> None:
     """Take the batch lock until the transaction ends (PostgreSQL; SQLite writers take turns)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BATCH_LOCK_KEY})
+
+
+def manifest_to_download(runtime: Runtime, batch: Batch) -> ManifestFiles:
+    """The batch's manifest as on disk, or written now (in a transaction of its own, under the
+    batch lock) when missing, older than the batch or not this database's."""
+    files = manifest_on_disk(runtime, batch)
+    if files is not None:
+        return files
+    with session_scope(runtime.engine) as session:
+        lock_batches(session)
+        fresh = session.get(Batch, batch.id)
+        assert fresh is not None
+        return current_manifest(session, runtime, fresh)
 
 
 def open_batch_for(session: Session, week: str) -> Batch:

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import html
 import json
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from claims.runtime import Runtime
 from config.channels import ChannelSettings
 from workflows.errors import Conflict
 from workflows.xlsx_stream import PageSetup, Sheet, Workbook, csv_safe
+
+log = logging.getLogger("mutualaid.batch")
 
 # The manifest's columns (报送清单), in order: (key, Chinese header), the CSV's too. The XLSX
 # adds DECISION_COLUMNS at the right, blank: the city office fills them in and sends the same
@@ -166,6 +169,7 @@ def write_manifest(session: Session, runtime: Runtime, batch: Batch) -> Manifest
     partial = ManifestFiles(*(p.with_name(f".{p.name}.{os.getpid()}.part") for p in files.all()))
     try:
         totals = _write_files(session, runtime, batch, partial)
+        digest = partial.digest()
         now = datetime.now(UTC)
         # The batch's membership only grows until it is delivered and only shrinks after, so an
         # unchanged claim count means the files hold exactly the batch's claims.
@@ -173,7 +177,7 @@ def write_manifest(session: Session, runtime: Runtime, batch: Batch) -> Manifest
             sa.update(Batch.__table__)  # type: ignore[attr-defined]
             .where(Batch.__table__.c.id == batch.id,  # type: ignore[attr-defined]
                    Batch.__table__.c.claim_count == totals.count)  # type: ignore[attr-defined]
-            .values(manifest_written_at=now)
+            .values(manifest_written_at=now, manifest_digest=digest)
         )
         if stamped.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict(f"Batch {batch.batch_no} changed while its manifest was written.",
@@ -181,18 +185,32 @@ def write_manifest(session: Session, runtime: Runtime, batch: Batch) -> Manifest
         for temporary, final in zip(partial.all(), files.all(), strict=True):
             os.replace(temporary, final)
         set_committed_value(batch, "manifest_written_at", now)
+        set_committed_value(batch, "manifest_digest", digest)
     finally:
         for temporary in partial.all():
             temporary.unlink(missing_ok=True)
     return files
 
 
-def current_manifest(session: Session, runtime: Runtime, batch: Batch) -> ManifestFiles:
-    """The batch's manifest, written first if it is missing or older than the batch."""
+def manifest_on_disk(runtime: Runtime, batch: Batch) -> ManifestFiles | None:
+    """The batch's manifest files when they are the ones this database wrote for it; None
+    when missing, older than the batch, or someone else's: after a restore from backup, or
+    with a manifest folder another database writes too, the files under a batch number can
+    hold other claims (batches written before 0011 have no digest: their files are trusted)."""
     files = manifest_files(runtime, batch.batch_no)
-    if batch.manifest_written_at is not None and files.exist():
-        return files
-    return write_manifest(session, runtime, batch)
+    if batch.manifest_written_at is None or not files.exist():
+        return None
+    if batch.manifest_digest is not None and files.digest() != batch.manifest_digest:
+        log.warning("manifest of batch %s on disk is not the one this database wrote; "
+                    "writing it again from the database", batch.batch_no)
+        return None
+    return files
+
+
+def current_manifest(session: Session, runtime: Runtime, batch: Batch) -> ManifestFiles:
+    """The batch's manifest, written first if it is missing, older than the batch, or not the
+    one this database wrote."""
+    return manifest_on_disk(runtime, batch) or write_manifest(session, runtime, batch)
 
 
 def _write_files(session: Session, runtime: Runtime, batch: Batch,

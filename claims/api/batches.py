@@ -15,7 +15,6 @@ from sqlmodel import select
 
 from claims.api.base import Blueprint, Listing, SelectPage
 from claims.api.security import STAFF_ONLY, current_actor
-from claims.db import session_scope
 from claims.models import Batch
 from claims.runtime import get_runtime, get_session
 from claims.schemas.batches import (
@@ -29,11 +28,11 @@ from workflows.batch import (
     DELIVER,
     deliver_batch,
     lock_batches,
+    manifest_to_download,
     run_weekly_batch,
     totals_by_state,
 )
 from workflows.errors import FieldError, RuleFailed
-from workflows.manifest import current_manifest, manifest_files
 from workflows.transmission import XLSX_TYPE
 
 blp = Blueprint("batches", __name__, url_prefix="/api/v1/batches",
@@ -124,14 +123,7 @@ class ManifestView(MethodView):
                                    "printable HTML cover sheet")
     def get(self, query: dict[str, Any], batch_no: str) -> Response:
         """Download the batch's manifest (报送清单), written first if it is missing."""
-        runtime, batch = get_runtime(), load_batch(batch_no)
-        files = manifest_files(runtime, batch.batch_no)
-        if batch.manifest_written_at is None or not files.exist():
-            with session_scope(runtime.engine) as session:
-                lock_batches(session)
-                fresh = session.get(Batch, batch.id)
-                assert fresh is not None
-                files = current_manifest(session, runtime, fresh)
+        files = manifest_to_download(get_runtime(), load_batch(batch_no))
         kind = query["format"]
         path = {"xlsx": files.xlsx, "csv": files.csv, "cover": files.cover}[kind]
         return send_file(path, mimetype=MANIFEST_TYPES[kind], as_attachment=kind != "cover",

@@ -16,16 +16,20 @@ from sqlmodel import col, select
 from claims.api.batches import MANIFEST_TYPES
 from claims.api.claims import claim_view, visible_claims
 from claims.api.security import PRINT_CSP
-from claims.db import session_scope
 from claims.models import Batch, Claim
 from claims.runtime import get_runtime, get_session
 from claims.schemas.payout import read_decisions_sheet
 from claims.web.console import console
 from claims.web.console_kit import paged, row_message, staff_only
 from claims.web.forms import chinese
-from workflows.batch import deliver_batch, lock_batches, run_weekly_batch, totals_by_state
+from workflows.batch import (
+    deliver_batch,
+    lock_batches,
+    manifest_to_download,
+    run_weekly_batch,
+    totals_by_state,
+)
 from workflows.errors import DomainError, FieldError, RuleFailed
-from workflows.manifest import current_manifest, manifest_files
 from workflows.payout import apply_decisions
 
 # rows.7.核准金额: the sheet's row number and the column the clerk sees.
@@ -119,15 +123,9 @@ def manifest(batch_no: str, kind: str) -> Any:
     """The manifest (报送清单) as XLSX, CSV or the printable cover sheet, written if missing."""
     if kind not in MANIFEST_TYPES:
         flask.abort(404)
-    runtime, batch = get_runtime(), _batch_or_404(batch_no)
-    files = manifest_files(runtime, batch.batch_no)
-    if batch.manifest_written_at is None or not files.exist():
-        get_session().commit()  # writing takes the batch lock in its own transaction
-        with session_scope(runtime.engine) as session:
-            lock_batches(session)
-            fresh = session.get(Batch, batch.id)
-            assert fresh is not None
-            files = current_manifest(session, runtime, fresh)
+    batch = _batch_or_404(batch_no)
+    get_session().commit()  # writing, if needed, takes the batch lock in its own transaction
+    files = manifest_to_download(get_runtime(), batch)
     path = {"xlsx": files.xlsx, "csv": files.csv, "cover": files.cover}[kind]
     response = send_file(path, mimetype=MANIFEST_TYPES[kind], as_attachment=kind != "cover",
                          download_name=path.name, max_age=0)
