@@ -168,7 +168,7 @@ def _register_errors(app: Flask) -> None:
 
 def _scheduler_check(database_ok: bool) -> tuple[str, dict[str, Any]]:
     """The scheduler heartbeat: "ok" while younger than the lease, else "stale" or "missing"."""
-    from workflows.scheduler import heartbeat_age
+    from workflows.leader import heartbeat_age
 
     if not database_ok:
         return "unknown", {}

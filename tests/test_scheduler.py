@@ -3,6 +3,7 @@ active, the others stand by and take over when it dies; a missed run is caught u
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -25,7 +26,8 @@ from sqlmodel import select
 from claims.db import make_engine, session_scope
 from claims.models import Batch, Claim, JobRun, SchedulerLease
 from workflows.jobs import load_schedules
-from workflows.scheduler import JOBSTORE_TABLE, run_scheduled_job
+from workflows.leader import PostgresLeader
+from workflows.scheduler import JOBSTORE_TABLE, _Scheduler, run_scheduled_job
 
 MUTUALAID = Path(sys.executable).with_name("mutualaid")
 HOST = socket.gethostname()
@@ -270,3 +272,112 @@ def test_web_workers_embedding_the_scheduler_elect_one_of_them(world):
     # of the lock; a loaded machine may need much of it.
     assert server.wait(45) == 0
     assert world.holder() is None
+
+
+def postgres_only(world: World) -> None:
+    if world.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's lease is its row alone: a frozen holder's row goes stale by itself")
+
+
+def stamp_lease(world: World, *, holder: str, age: float) -> None:
+    """The lease row as a holder that last beat `age` seconds ago left it."""
+    with world.engine.begin() as connection:
+        connection.execute(sa.update(SchedulerLease).values(
+            holder=holder, heartbeat_at=datetime.now(UTC) - timedelta(seconds=age)))
+
+
+def test_a_standby_ends_the_connection_of_a_leader_frozen_past_the_lease(world):
+    postgres_only(world)
+    frozen = PostgresLeader(world.url, "frozen:1", stale_after=2.0)
+    standby = PostgresLeader(world.url, "standby:2", stale_after=2.0)
+    try:
+        assert frozen.acquire() and not standby.acquire(), "a fresh leader keeps the lock"
+        stamp_lease(world, holder="frozen:1", age=1.0)
+        assert not standby.acquire(), "a beat or two late is not frozen"
+        # The lock's holder is not the stale holder the row names (the race of two standbys:
+        # one took the lock and has not stamped the row yet): its connection is left alone.
+        stamp_lease(world, holder="gone:3", age=60.0)
+        assert not standby.acquire() and frozen.heartbeat()
+        stamp_lease(world, holder="frozen:1", age=3.0)  # it stopped beating, connection open
+        assert standby.acquire(), "the standby ends the frozen holder's connection and leads"
+        assert world.holder() == "standby:2"
+        assert not frozen.heartbeat(), "the old leader, woken, finds it no longer leads"
+        assert frozen.connection is None and not frozen.acquire(), "and it stands by"
+        assert standby.heartbeat() and world.holder() == "standby:2"
+    finally:
+        for leader in (standby, frozen):
+            leader.release()
+            leader.close()
+
+
+def test_a_frozen_active_scheduler_is_replaced_and_stands_down_when_it_wakes(world):
+    postgres_only(world)
+    processes = [world.scheduler(EVERY_2_SECONDS), world.scheduler(EVERY_2_SECONDS)]
+    by_runner = {runner(p): p for p in processes}
+    holder = wait_until(lambda: world.holder() in by_runner and world.holder(), STARTUP,
+                        "a scheduler to become active")
+    frozen = by_runner.pop(holder)
+    [standby] = by_runner.values()
+    wait_until(lambda: world.logged(standby, "scheduler standing by"), STARTUP, "a standby")
+    wait_until(lambda: any(run.outcome == "ok" for run in world.runs()), what="a run")
+    frozen.send_signal(signal.SIGSTOP)  # its kernel keeps its connection, and lock, open
+    frozen_at = datetime.now(UTC)
+    try:
+        wait_until(lambda: world.holder() == runner(standby), LEASE_SECONDS + 10,
+                   "the standby to take over from the frozen one")
+        assert datetime.now(UTC) - frozen_at < timedelta(seconds=LEASE_SECONDS + 5)
+        wait_until(lambda: any(run.runner == runner(standby) and run.outcome == "ok"
+                               for run in world.runs()), what="a run by the new active one")
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    wait_until(lambda: world.logged(frozen, "scheduler lost the lock"), what="it to stand down")
+    wait_until(lambda: world.logged(frozen, "scheduler standing by"), what="it to stand by")
+    time.sleep(2.5)  # a fire time: room for the woken one to run it too, were it to
+    runs = world.runs()
+    assert not [run for run in runs if run.runner == runner(frozen)
+                and run.started_at > frozen_at], "the woken one runs nothing"
+    scheduled = [run.scheduled_for for run in runs]
+    assert len(scheduled) == len(set(scheduled)), "no fire time runs twice"
+    assert world.holder() == runner(standby) and frozen.poll() is None
+
+
+def test_a_scheduler_that_no_longer_leads_leaves_its_due_jobs_alone():
+    ran: list[str] = []
+    leading = [False]
+    scheduler = _Scheduler(still_leading=lambda: leading[0], recheck_seconds=0.1, timezone=UTC)
+    scheduler.add_job(ran.append, "date", run_date=datetime.now(UTC), args=["due"], id="due")
+    scheduler.start()
+    try:
+        time.sleep(0.5)
+        assert ran == [] and scheduler.get_job("due") is not None, "not run, not consumed"
+        leading[0] = True
+        wait_until(lambda: ran == ["due"], 5, "the job to run once it leads again")
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+PASSWORD = "s3cret-Pw"
+
+
+def unreachable_urls() -> Iterator[Any]:
+    port = free_port()  # nothing listens there
+    yield pytest.param(f"postgresql+psycopg://mutualaid:{PASSWORD}@127.0.0.1:{port}/mutualaid",
+                       "connection refused", id="refused")
+    given = os.environ.get("MUTUALAID_TEST_POSTGRES_URL")
+    missing = sa.engine.make_url(given or "postgresql+psycopg://x@127.0.0.1/x").set(
+        database="mutualaid_no_such_db", password=PASSWORD)
+    yield pytest.param(missing.render_as_string(hide_password=False),
+                       'database "mutualaid_no_such_db" does not exist', id="no_database",
+                       marks=pytest.mark.skipif(not given, reason="needs PostgreSQL"))
+
+
+@pytest.mark.parametrize(("url", "reason"), list(unreachable_urls()))
+def test_an_unavailable_database_is_logged_with_its_reason_and_no_password(caplog, url, reason):
+    leader = PostgresLeader(url, "host:1", stale_after=3.0)
+    with caplog.at_level(logging.INFO, logger="mutualaid.scheduler"):
+        assert not leader.acquire() and not leader.acquire()
+    lines = [r.getMessage() for r in caplog.records if "lock unavailable" in r.getMessage()]
+    assert "error=OperationalError" in lines[0] and reason in lines[0].lower(), "says why"
+    assert len(lines) == 1, "the same failure again is not logged at every heartbeat"
+    assert PASSWORD not in caplog.text and url not in caplog.text and "\n" not in lines[0]
+    leader.close()

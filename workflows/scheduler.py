@@ -7,17 +7,15 @@ import atexit
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_PAUSED
 from flask import Flask
-from sqlalchemy.orm import Session
 
 from claims.db import make_engine, session_scope, write_intent
-from claims.models import SchedulerLease
 from claims.runtime import Runtime
 from config.settings import check_scheduler_timing
 from workflows.jobs import (
@@ -28,14 +26,11 @@ from workflows.jobs import (
     run_job,
     runner_name,
 )
+from workflows.leader import Leader, PostgresLeader, SqliteLeader
 
 log = logging.getLogger("mutualaid.scheduler")
 
-LEASE_NAME = "scheduler"
 JOBSTORE_TABLE = "apscheduler_jobs"
-# pg_try_advisory_lock key of the scheduler leader (the batch lock is ..._0001).
-_LEADER_LOCK_KEY = 0x6D7574_0002
-_lease = SchedulerLease.__table__  # type: ignore[attr-defined]
 
 # The app of this process: job targets take only the job's name (APScheduler pickles them).
 _process_app: Flask | None = None
@@ -73,7 +68,13 @@ def run_scheduled_job(name: str) -> None:
 
 
 class _Scheduler(BackgroundScheduler):
-    """APScheduler whose job store transactions on SQLite start with BEGIN IMMEDIATE."""
+    """APScheduler that runs due jobs only while it leads; its job store transactions on
+    SQLite start with BEGIN IMMEDIATE."""
+
+    def __init__(self, *, still_leading: Callable[[], bool], recheck_seconds: float,
+                 **options: object) -> None:
+        super().__init__(**options)
+        self.still_leading, self.recheck_seconds = still_leading, recheck_seconds
 
     def _main_loop(self) -> None:
         # Its reads and writes share transactions: a deferred one that reads, then writes
@@ -81,120 +82,13 @@ class _Scheduler(BackgroundScheduler):
         write_intent.set(True)
         super()._main_loop()  # type: ignore[misc]
 
-
-class Leader(Protocol):
-    def acquire(self) -> bool: ...
-
-    def heartbeat(self) -> bool: ...
-
-    def release(self) -> None: ...
-
-
-def _write_heartbeat(connection: sa.Connection, holder: str, *, acquired: bool) -> int:
-    """Stamp the lease row as this holder's; the row is made on first use."""
-    now = datetime.now(UTC)
-    values = {"holder": holder, "heartbeat_at": now} | ({"acquired_at": now} if acquired else {})
-    updated = connection.execute(sa.update(_lease).where(_lease.c.name == LEASE_NAME)
-                                 .values(**values)).rowcount
-    if updated == 0:
-        connection.execute(sa.insert(_lease).values({"name": LEASE_NAME, "acquired_at": now}
-                                                    | values))
-        updated = 1
-    return updated
-
-
-class PostgresLeader:
-    """A session-level advisory lock held on a dedicated connection: it frees when we die."""
-
-    def __init__(self, url: str, holder: str) -> None:
-        self.engine = make_engine(url, poolclass=sa.pool.NullPool)
-        self.holder = holder
-        self.connection: sa.Connection | None = None
-
-    def acquire(self) -> bool:
-        try:
-            if self.connection is None:
-                self.connection = self.engine.connect().execution_options(
-                    isolation_level="AUTOCOMMIT")
-            got = self.connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"),
-                                          {"key": _LEADER_LOCK_KEY}).scalar()
-            if got:
-                _write_heartbeat(self.connection, self.holder, acquired=True)
-            return bool(got)
-        except sa.exc.DBAPIError as error:
-            log.warning("scheduler lock unavailable error=%s", type(error.orig).__name__)
-            self._drop()
-            return False
-
-    def heartbeat(self) -> bool:
-        if self.connection is None:
-            return False
-        try:
-            _write_heartbeat(self.connection, self.holder, acquired=False)
-            return True
-        except sa.exc.DBAPIError:
-            self._drop()  # the lock went with the connection
-            return False
-
-    def release(self) -> None:
-        if self.connection is not None:
-            try:
-                self.connection.execute(sa.delete(_lease).where(
-                    _lease.c.name == LEASE_NAME, _lease.c.holder == self.holder))
-                self.connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"),
-                                        {"key": _LEADER_LOCK_KEY})
-            except sa.exc.DBAPIError:
-                pass  # closing the connection below frees the lock all the same
-        self._drop()
-
-    def close(self) -> None:
-        self._drop()
-        self.engine.dispose()
-
-    def _drop(self) -> None:
-        if self.connection is not None:
-            try:
-                self.connection.close()
-            except sa.exc.DBAPIError:
-                pass
-            self.connection = None
-
-
-class SqliteLeader:
-    """The SchedulerLease row: taken when free or stale, in a BEGIN IMMEDIATE transaction."""
-
-    def __init__(self, engine: sa.Engine, holder: str, lease_seconds: float) -> None:
-        self.engine = engine
-        self.holder = holder
-        self.lease = timedelta(seconds=lease_seconds)
-
-    def acquire(self) -> bool:
-        with session_scope(self.engine) as session:
-            lease = session.get(SchedulerLease, LEASE_NAME)
-            stale = datetime.now(UTC) - self.lease
-            if lease is not None and lease.holder != self.holder and lease.heartbeat_at > stale:
-                return False
-            _write_heartbeat(session.connection(), self.holder, acquired=True)
-            return True
-
-    def heartbeat(self) -> bool:
-        with session_scope(self.engine) as session:
-            updated = session.execute(
-                sa.update(_lease).where(_lease.c.name == LEASE_NAME,
-                                        _lease.c.holder == self.holder)
-                .values(heartbeat_at=datetime.now(UTC))).rowcount
-            return updated == 1
-
-    def release(self) -> None:
-        with session_scope(self.engine) as session:
-            session.execute(sa.delete(_lease).where(_lease.c.name == LEASE_NAME,
-                                                    _lease.c.holder == self.holder))
-
-
-def heartbeat_age(session: Session) -> timedelta | None:
-    """How long ago the active scheduler last beat, or None when none is on record."""
-    lease = session.get(SchedulerLease, LEASE_NAME)
-    return None if lease is None else datetime.now(UTC) - lease.heartbeat_at
+    def _process_jobs(self) -> float | None:
+        # A process frozen past the lease (SIGSTOP, a paused VM) wakes with jobs due, maybe
+        # replaced meanwhile: before it runs them, or moves the shared job store's next run
+        # times on, it makes sure it still holds the lock (its heartbeat succeeds).
+        if self.state != STATE_PAUSED and not self.still_leading():
+            return self.recheck_seconds
+        return super()._process_jobs()  # type: ignore[no-any-return]
 
 
 class SchedulerService:
@@ -208,8 +102,13 @@ class SchedulerService:
         check_scheduler_timing(settings.scheduler_lease_seconds,  # ConfigError if too short
                                settings.scheduler_heartbeat_seconds)
         self.holder = runner_name()
+        # A PostgreSQL holder this stale is frozen (SIGSTOP, a paused VM): its connection lives
+        # on, and a standby ends it. The lease, as SQLite passes its row on and /readyz says
+        # "stale", but never under three heartbeats: a leader slow for a beat or two is alive.
+        stale_after = max(settings.scheduler_lease_seconds,
+                          3 * settings.scheduler_heartbeat_seconds)
         self.leader: Leader = (
-            PostgresLeader(settings.database_url, self.holder)
+            PostgresLeader(settings.database_url, self.holder, stale_after)
             if self.runtime.engine.dialect.name == "postgresql"
             else SqliteLeader(self.runtime.engine, self.holder, settings.scheduler_lease_seconds))
         self.scheduler: BackgroundScheduler | None = None
@@ -266,7 +165,8 @@ class SchedulerService:
     def _become_active(self) -> bool:
         settings = self.runtime.settings
         scheduler = _Scheduler(
-            timezone=settings.tz,
+            still_leading=lambda: self._try(self.leader.heartbeat),
+            recheck_seconds=settings.scheduler_heartbeat_seconds, timezone=settings.tz,
             jobstores={"default": SQLAlchemyJobStore(
                 engine=make_engine(settings.database_url), tablename=JOBSTORE_TABLE)},
             job_defaults={"coalesce": True, "max_instances": 1,
