@@ -54,6 +54,29 @@ def test_default_channel_writes_files_and_one_run_notifies(app, county):
     assert len(list((outbox / "worker").glob("*.txt"))) == 2
 
 
+def test_a_death_claims_notices_send_for_the_beneficiary_not_the_late_worker(app, county):
+    beneficiary = new_id_number(sex="F")
+    [death] = approved_claims(
+        app, county, ["20000.00"], product_code="accident", cause="accident", death=True,
+        beneficiary={"name": "钱梅", "id_number": beneficiary, "relation": "配偶"},
+        total_expense="0.00", insurance_paid="0.00", self_paid="0.00",
+        documents=["claim_form", "id_card", "accident_proof", "death_certificate"])
+    assert remit(county, [death]).status_code == 201
+    assert dispatch_due(runtime_of(app)).notified == 1
+    on_site = county.fire(death["claim_no"], "schedule_onsite",
+                          date=county.today.isoformat(), place="单位礼堂")
+    assert on_site.status_code == 200, on_site.json
+    dispatch_due(runtime_of(app))
+    outbox = runtime_of(app).settings.instance_path / "outbox"
+    notices = {path.name.split("-", 1)[1]: path.read_text()
+               for path in (outbox / "unit").glob("*.txt")}
+    assert set(notices) == {"funds_received.txt", "onsite_scheduled.txt"}
+    for text in notices.values():
+        assert "受益人 钱梅" in text and "受益人身份证原件" in text
+        assert "本人" not in text and beneficiary not in text
+    assert not list((outbox / "worker").glob("*.txt"))  # nobody writes to the late worker
+
+
 def test_notices_arrive_by_smtp_and_sms_with_the_right_content(app, county, monkeypatch,
                                                              funds_received):
     with smtp_server() as (inbox, port), http_receiver() as (gateway, url):

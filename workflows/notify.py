@@ -117,6 +117,9 @@ def message_context(session: Session, runtime: Runtime, message: Notification,
             "amount": format_fen(claim.approved_amount),
             "onsite_date": claim.onsite_date.isoformat() if claim.onsite_date else None,
             "onsite_place": claim.onsite_place,
+            # A death claim's money goes to the beneficiary: the notices name them, never
+            # asking the late worker to come.
+            "beneficiary_name": claim.beneficiary_name if claim.death else None,
         }
     return context
 
