@@ -26,6 +26,7 @@ from workflows.batch import (
     seal_weekly_batch,
 )
 from workflows.manifest import SHEET, write_manifest
+from workflows.notify import dispatch_due
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -151,6 +152,36 @@ def test_a_returned_claim_leaves_its_batch_and_travels_in_a_later_one(app, count
     claim = claim_of(county, returned)
     assert (claim["state"], claim["batch_no"]) == ("batched", later)
     assert (batch_row(app, later).claim_count, batch_row(app, later).total_claimed) == (1, 125000)
+
+
+def test_a_returned_claim_names_the_documents_sent_back_and_tells_the_unit(app, county):
+    batch_no, (returned, plain, approved) = submitted_claims(app, county, 3)
+    refused = decide(county, batch_no, {"claim_no": approved, "outcome": "approved",
+                                        "approved_amount": "1250.00", "documents": ["invoice"]})
+    assert error_fields(refused) == {"decisions.0.documents": "not_applicable"}
+    answer = decide(county, batch_no,
+                    {"claim_no": returned, "outcome": "returned", "documents": ["invoice"],
+                     "reason": "发票金额与结算单不一致，请补交医院盖章的费用清单"},
+                    {"claim_no": plain, "outcome": "returned", "reason": "需核实费用"})
+    assert answer.status_code == 200, answer.json
+    invoice = next(d for d in claim_of(county, returned)["documents"] if d["code"] == "invoice")
+    assert (invoice["status"], invoice["reason"]) == (
+        "rejected", "发票金额与结算单不一致，请补交医院盖章的费用清单")
+    with session_scope(app.extensions["mutualaid"].engine, write=False) as session:
+        notices = {n.payload["claim_no"]: n for n in session.exec(
+            select(Notification).where(Notification.template == "materials_requested"))}
+    assert set(notices) == {returned, plain}  # the unit union hears of both
+    dispatch_due(app.extensions["mutualaid"])
+    outbox = app.extensions["mutualaid"].settings.instance_path / "outbox" / "unit"
+    texts = {path.read_text() for path in outbox.glob("*materials_requested.txt")}
+    with_documents = next(t for t in texts if returned in t)
+    assert "经市总工会审核后退回" in with_documents
+    assert f"{invoice['name']}（未通过：发票金额" in with_documents
+    without = next(t for t in texts if plain in t)
+    assert "经市总工会审核后退回" in without and "说明：需核实费用" in without
+    # The unit brings the invoice again; the clerk verifies; it travels in a later batch.
+    assert county.fire(returned, "attach_documents", documents=["invoice"]).status_code == 200
+    assert county.fire(returned, "verify").status_code == 200
 
 
 def test_one_bad_row_among_good_ones_refuses_the_upload_listing_every_bad_row(app, county):

@@ -95,6 +95,7 @@ def message_context(session: Session, runtime: Runtime, message: Notification,
     context: dict[str, Any] = dict(message.payload)
     context.setdefault("documents", [])
     context.setdefault("reason", None)
+    context.setdefault("returned", False)  # materials_requested: the city office sent it back
     names = runtime.catalogue.document_names
     context["documents"] = [{**doc, "name": names.get(doc["code"], doc["code"])}
                             for doc in context["documents"]]

@@ -36,7 +36,7 @@ BRING = "身份证原件; 代领需授权委托书"
 BRING_BENEFICIARY = "受益人身份证原件; 代领需授权委托书"
 # An error fire() names by its event field, named here by the decision's field.
 _DECISION_FIELD = {"amount": "approved_amount", "reason": "reason",
-                   "reason_code": "reason_code"}
+                   "reason_code": "reason_code", "documents": "documents"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Decision:
     labels: Mapping[str, str] = field(default_factory=dict)  # field -> its name in errors
     problems: tuple[FieldError, ...] = ()  # found while reading the row, e.g. a bad amount cell
     reason_code: str | None = None  # config/reasons.toml; its label stands in for a reason
+    documents: tuple[str, ...] = ()  # returned: the documents the city office sends back
 
     def name_of(self, key: str) -> str:
         """The error field for `key` of this row: decisions.3.approved_amount, rows.7.核准金额."""
@@ -144,6 +145,9 @@ def _check_decision(decision: Decision) -> list[FieldError]:
         if not (reason or "").strip() and not decision.reason_code:
             errors.append(FieldError(decision.name_of("reason"), "required",
                                      f"A {outcome} claim needs a reason (or a reason code)."))
+    if decision.documents and outcome != "returned":
+        errors.append(FieldError(decision.name_of("documents"), "not_applicable",
+                                 "Documents are sent back with a returned claim only."))
     if outcome == "approved" and decision.reason_code:
         errors.append(FieldError(decision.name_of("reason_code"), "not_applicable",
                                  "A reason code is for rejected and returned claims."))
@@ -188,6 +192,8 @@ def _fire_decision(session: Session, runtime: Runtime, decision: Decision, claim
         fields["amount"] = decision.approved_amount
     else:
         fields["reason_code"] = decision.reason_code
+    if decision.outcome == "returned":
+        fields["documents"] = list(decision.documents)
     try:
         with session.begin_nested():
             fire(session, runtime, claim, OUTCOME_EVENTS[decision.outcome], actor, fields)

@@ -171,14 +171,23 @@ def _request_materials(firing: Firing) -> None:
     if codes and not reason:
         raise _refuse("reason", "required", "Say why the documents are rejected.")
     _reject_documents(firing, codes, reason)
+    firing.claim.last_reason = reason
+    wanted = _ask_unit_for_materials(firing, reason, returned=False)
+    firing.payload = {"documents": codes, "reason": reason, "wanted": wanted}
+
+
+def _ask_unit_for_materials(firing: Firing, reason: str | None, *,
+                            returned: bool) -> list[dict[str, Any]]:
+    """Tell the unit union what to bring (every document missing or rejected) and why; the
+    city office's return says so. The documents wanted, as the notice lists them."""
     claim = firing.claim
     wanted = [{"code": d["code"], "status": d["status"], "reason": d["reason"]}
               for d in claim.documents if d["status"] != "received"]
-    claim.last_reason = reason
     notify.queue(firing.session, claim=claim, recipient_kind=notify.UNIT,
                  template="materials_requested",
-                 payload={"claim_no": claim.claim_no, "documents": wanted, "reason": reason})
-    firing.payload = {"documents": codes, "reason": reason, "wanted": wanted}
+                 payload={"claim_no": claim.claim_no, "documents": wanted, "reason": reason,
+                          "returned": returned})
+    return wanted
 
 
 def _verify(firing: Firing) -> None:
@@ -224,10 +233,16 @@ def _approve(firing: Firing) -> None:
 
 def _return(firing: Firing) -> None:
     claim = firing.claim
-    _reject_documents(firing, list(firing.fields.get("documents") or []), firing.fields["reason"])
+    codes = list(firing.fields.get("documents") or [])
+    _reject_documents(firing, codes, firing.fields["reason"])
     left = firing.session.get(Batch, claim.batch_id) if claim.batch_id is not None else None
     leave_batch(firing.session, claim)
     _with_reason(firing)
+    if codes:
+        firing.payload["documents"] = codes
+    # Back in 待补材料, the unit union is the one to act: it hears why, as after a request
+    # for materials (it heard nothing, and the claim page showed every document received).
+    _ask_unit_for_materials(firing, claim.last_reason, returned=True)
     if left is not None:  # reconciliation counts a batch's returns by it
         firing.payload["batch_no"] = left.batch_no
 

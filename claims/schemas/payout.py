@@ -43,6 +43,10 @@ class DecisionInSchema(InputSchema):
     reason_code = Text(allow_none=True, max_length=40, metadata={
         "description": "rejected or returned: a code of config/reasons.toml (its label stands "
                        "in for a missing reason)"})
+    documents = ma.fields.List(Text(max_length=40), allow_none=True,
+                               validate=ma.validate.Length(max=20), metadata={
+        "description": "returned only: document codes the city office sends back; they are "
+                       "marked rejected with the reason, and the unit union is told"})
 
 
 class DecisionsInSchema(InputSchema):
@@ -87,7 +91,8 @@ def decisions_from_json(items: list[dict[str, Any]]) -> list[Decision]:
     """The body's decisions, named decisions.0, decisions.1, ... in errors (as the schema does)."""
     return [Decision(claim_no=item["claim_no"], outcome=item["outcome"],
                      approved_amount=item.get("approved_amount"), reason=item.get("reason"),
-                     reason_code=item.get("reason_code"), where=f"decisions.{index}")
+                     reason_code=item.get("reason_code"),
+                     documents=tuple(item.get("documents") or ()), where=f"decisions.{index}")
             for index, item in enumerate(items)]
 
 

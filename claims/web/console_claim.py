@@ -63,7 +63,7 @@ NOTICES = {"funds_received": _l("互助金到账领取通知"), "batch_overdue":
            "remind_uncollected": _l("互助金待领取提醒"), "chase_materials": _l("补交材料提醒")}
 RECIPIENTS = {"unit": _l("单位工会"), "worker": _l("职工")}
 # Events whose audit row names documents (payload "documents": codes).
-DOCUMENT_EVENTS = frozenset({"attach_documents", "request_materials"})
+DOCUMENT_EVENTS = frozenset({"attach_documents", "request_materials", "return"})
 # What an audit row of one of the claim's notices says (workflows.notify).
 NOTICE_EVENTS = {"notification_sent": _l("通知已发送"),
                  "notification_resent": _l("通知已重新排队发送")}
