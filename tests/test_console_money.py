@@ -208,3 +208,20 @@ def test_a_large_claim_is_scheduled_for_on_site_settlement_from_its_page(
     assert after["state"] == "onsite_scheduled" and after["onsite_place"] == "县供电公司三楼会议室"
     form = client.get(f"/console/counter/{claim['claim_no']}").get_data(as_text=True)
     assert 'id="collect"' in form and "县供电公司三楼会议室" in form
+
+
+def test_the_claim_page_says_when_the_money_came_and_where_to_collect_it(
+        app, client: FlaskClient, county: County) -> None:
+    claim = approved_claims(app, county, ["1500.00"])[0]
+    page = f"/console/claims/{claim['claim_no']}"
+    sign_in(client, county)
+    assert 'id="collection"' not in client.get(page).get_data(as_text=True)  # no money yet
+    assert remit(county, [claim]).status_code == 201
+    html = client.get(page).get_data(as_text=True)
+    today = county.today.isoformat()
+    assert f"互助金 1500.00 元已于 {today} 到账，已等待 0 天。" in html
+    settings = app.extensions["mutualaid"].settings
+    assert settings.collection_place in html and settings.collection_hours in html
+    assert "职工本人携带身份证原件领取" in html and "尚未收到到账通知" in html
+    english = client.get(f"{page}?lang=en").get_data(as_text=True)
+    assert "arrived on" in english and "职工本人" not in english

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from claims.api.claims import claim_view, load_claim
 from claims.auth import Actor
-from claims.models import Claim, ClaimEvent
+from claims.models import Claim, ClaimEvent, Remittance, RemittanceItem
 from claims.rules import assessed_late
 from claims.runtime import get_runtime, get_session
 from claims.web.console import console
@@ -23,6 +23,7 @@ from workflows.errors import DomainError
 from workflows.facts import claim_facts
 from workflows.lifecycle import BY_CLAIM, EVENTS_BY_NAME, LOG_EVENT, STATES, allowed_events
 from workflows.reasons import reasons_of
+from workflows.reports import UNCOLLECTED_STATES
 from workflows.transitions import fire
 
 
@@ -107,6 +108,23 @@ def _timeline(claim_id: int) -> list[dict[str, Any]]:
             for e in events]
 
 
+def _collection(claim: Any) -> dict[str, Any] | None:
+    """Once the money is in: when it arrived, how long it has waited, where and when to collect
+    it (what the unit union tells the worker, as the payout notice says)."""
+    if claim.state not in UNCOLLECTED_STATES:
+        return None
+    received_on = get_session().exec(
+        select(Remittance.received_on).join(RemittanceItem,
+                                            RemittanceItem.remittance_id == Remittance.id)
+        .where(RemittanceItem.claim_id == claim.id)
+        .order_by(RemittanceItem.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+    runtime = get_runtime()
+    return {"received_on": received_on,
+            "days": (runtime.today() - received_on).days if received_on else None,
+            "place": runtime.settings.collection_place,
+            "hours": runtime.settings.collection_hours}
+
+
 def _on_form(errors: Errors, fields: tuple[str, ...]) -> Errors:
     """`errors` as an event's form shows them: a rule about something the form has no box for
     (审核通过's missing documents, the on-site threshold) above the form, not lost."""
@@ -127,6 +145,7 @@ def _claim_page(claim_no: str, status: int = 200, *, failed: str | None = None,
         errors = _on_form(errors, form["fields"])
     product = get_runtime().catalogue.get(claim.product_code)
     page = render_template("console/claim.html", claim=claim_view(*row),
+                           collection=_collection(claim),
                            events=events, timeline=_timeline(claim.id),
                            failed=failed, errors=errors or {}, typed=typed or {},
                            product=product, causes=CAUSES,
