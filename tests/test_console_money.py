@@ -225,3 +225,17 @@ def test_the_claim_page_says_when_the_money_came_and_where_to_collect_it(
     assert "职工本人携带身份证原件领取" in html and "尚未收到到账通知" in html
     english = client.get(f"{page}?lang=en").get_data(as_text=True)
     assert "arrived on" in english and "职工本人" not in english
+
+
+def test_the_claim_history_names_the_system_job_in_words(app, client: FlaskClient,
+                                                         county: County) -> None:
+    claim = approved_claims(app, county, ["1500.00"])[0]
+    assert remit(county, [claim]).status_code == 201
+    sign_in(client, county)
+    assert post_form(client, "/console/jobs/dispatch_notifications",
+                     {"next": "/console/counter"}).status_code == 303
+    page = f"/console/claims/{claim['claim_no']}"
+    html = client.get(page).get_data(as_text=True)
+    assert "系统（发送通知）" in html and "job:dispatch_notifications" not in html
+    assert "System (Sending notices)" in client.get(f"{page}?lang=en").get_data(as_text=True)
+

@@ -110,6 +110,23 @@ def local_time(stamp: datetime | None) -> str:
 
 
 
+# The scheduled work that fires events itself (claims.auth.system_actor: "job:<name>"), as the
+# audit trail names it to a clerk.
+SYSTEM_ACTORS: dict[str, Any] = {
+    "weekly_batch": _l("每周批次"), "transmission": _l("清单传送"),
+    "dispatch_notifications": _l("发送通知"),
+}
+
+
+@console.app_template_filter("actor")
+def actor_name(actor: str) -> str:
+    """Who fired an audit event: the staff user's name, or the system's job in words."""
+    if actor.startswith("job:"):
+        job = actor.removeprefix("job:")
+        return str(_("系统（%(job)s）", job=SYSTEM_ACTORS.get(job, job)))
+    return actor
+
+
 @console.app_template_filter("masked")
 def masked(id_number: str | None) -> str:
     """An ID number as pages may show it: first 6 and last 4 around 8 `*`."""
