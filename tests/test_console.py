@@ -291,6 +291,23 @@ def test_logging_a_claim_through_the_form(client: FlaskClient, county: County) -
     assert logged["state"] == "logged" and logged["missing_documents"] == []
 
 
+def test_the_claim_form_takes_amounts_as_people_write_them(client: FlaskClient,
+                                                           county: County) -> None:
+    member = county.member()
+    county.enrol(member)
+    body = county.claim_body(member) | {"total_expense": "12,000.00",
+                                        "insurance_paid": "４，０００", "self_paid": " 3000 "}
+    sign_in(client, county)
+    answer = post_form(client, "/console/claims/new", body)
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    logged = county.clerk.get(answer.headers["Location"].replace("/console", "/api/v1")).json
+    assert (logged["total_expense"], logged["insurance_paid"], logged["self_paid"]) == (
+        "12000.00", "4000.00", "3000.00")
+    # A comma that is no thousands separator is not guessed at.
+    refused = post_form(client, "/console/claims/new", body | {"total_expense": "12,00"})
+    assert refused.status_code == 422
+
+
 def test_unit_staff_log_a_claim_from_a_members_page_without_the_full_id_number(
         client: FlaskClient, county: County) -> None:
     member = county.member()

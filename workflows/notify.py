@@ -96,6 +96,7 @@ def message_context(session: Session, runtime: Runtime, message: Notification,
     context.setdefault("documents", [])
     context.setdefault("reason", None)
     context.setdefault("returned", False)  # materials_requested: the city office sent it back
+    context.setdefault("beneficiary_name", None)  # a death claim's notices name them
     names = runtime.catalogue.document_names
     context["documents"] = [{**doc, "name": names.get(doc["code"], doc["code"])}
                             for doc in context["documents"]]

@@ -24,7 +24,7 @@ from claims.schemas.fields import IdNumber
 from claims.schemas.payout import RemittanceInSchema
 from claims.web.console import console
 from claims.web.console_kit import paged, row_errors, schema_field_errors, staff_only
-from claims.web.forms import Errors, chinese, domain_errors, read_event
+from claims.web.forms import Errors, chinese, domain_errors, read_event, typed_amount
 from workflows.errors import DomainError
 from workflows.jobs import run_job
 from workflows.lifecycle import EVENTS_BY_NAME
@@ -55,7 +55,8 @@ def _posted_rows(form: Any) -> list[dict[str, str]]:
     numbers = {int(m.group(1)) for key in form if (m := _ITEM_KEY.match(key))}
     count = max(BLANK_ROWS, min(MAX_ROWS, max(numbers, default=-1) + 1))
     return [{"claim_no": form.get(f"items-{n}-claim_no", "").strip()[:40],
-             "amount": form.get(f"items-{n}-amount", "").strip()[:40]} for n in range(count)]
+             "amount": typed_amount(form.get(f"items-{n}-amount", ""))[:40]}
+            for n in range(count)]
 
 
 def _remittance_form(rows: list[dict[str, str]], typed: dict[str, str], errors: Errors,
@@ -70,8 +71,8 @@ def new_remittance() -> Any:
     """Enter a remittance: reference, date, total and one row per claim; all or nothing."""
     if request.method == "GET":
         return _remittance_form(_posted_rows({}), {}, {})
-    typed = {k: request.form.get(k, "").strip() for k in
-             ("reference", "received_on", "total_amount")}
+    typed = {k: request.form.get(k, "").strip() for k in ("reference", "received_on")}
+    typed["total_amount"] = typed_amount(request.form.get("total_amount", ""))
     rows = _posted_rows(request.form)
     # Blank rows are skipped; errors about items.N name the Nth filled row: map it back.
     filled = [index for index, row in enumerate(rows) if row["claim_no"] or row["amount"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 import marshmallow as ma
@@ -155,9 +157,23 @@ def domain_errors(error: DomainError) -> Errors:
     return errors
 
 
+AMOUNT_FIELDS = frozenset({"total_expense", "insurance_paid", "self_paid", "amount",
+                           "total_amount"})
+# 12,000 or 1,234.50 as people write money (the API takes 12000 only): whole groups of three.
+_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def typed_amount(text: str) -> str:
+    """An amount as typed in a form, as the API reads it: full-width digits and separators
+    (an input method's １２，０００) made ASCII, and thousands separators dropped."""
+    value = unicodedata.normalize("NFKC", text).strip()
+    return value.replace(",", "") if _GROUPED.match(value) else value
+
+
 def _typed(form: MultiDict[str, str], names: tuple[str, ...]) -> dict[str, Any]:
     """The non-blank fields of a posted form, trimmed: a blank box means 'not given'."""
-    return {name: form[name].strip() for name in names if form.get(name, "").strip()}
+    return {name: typed_amount(form[name]) if name in AMOUNT_FIELDS else form[name].strip()
+            for name in names if form.get(name, "").strip()}
 
 
 def read_event(form: MultiDict[str, str], event: str, takes: tuple[str, ...]) -> dict[str, Any]:
