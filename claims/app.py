@@ -115,12 +115,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     init_api(app)
     _register_operations(app)
+    from claims.api.status import api_guess, limit_wrong_guesses
     from claims.api.status import blp as status_api
-    from claims.api.status import limit_wrong_guesses
+    from claims.web.status import page_guess
     from claims.web.status import pages as status_pages
 
     app.register_blueprint(status_pages)  # / and /status, the workers' pages
-    limit_wrong_guesses(app, status_api, status_pages)
+    limit_wrong_guesses(app, {status_api.name: api_guess, status_pages.name: page_guess})
     from claims.web.console import init_console
 
     init_console(app)  # /console/, the staff console (session cookie + CSRF)

@@ -91,6 +91,38 @@ def test_the_page_and_the_api_count_wrong_guesses_together(client: FlaskClient) 
     assert ask(client, wrong).status_code == 429
 
 
+def test_padding_a_guess_past_what_the_page_keeps_does_not_escape_the_limits(
+        client: FlaskClient, county: County) -> None:
+    """The page keeps 100 characters of a field; the limits key on what it keeps, so a claim
+    or ID number padded with blanks and a character cut off counts as itself."""
+    member = enrolled(county, name="吴敏")
+    claim = county.claim(member)
+    for n in range(10):
+        assert post_form(client, {"by": "claim", "claim_no": claim["claim_no"],
+                                  "id_last6": "000000"}, f"10.1.0.{n}").status_code == 404
+    padded = claim["claim_no"] + " " + "\t" * 94 + "Z"
+    assert post_form(client, {"by": "claim", "claim_no": padded,
+                              "id_last6": member["id_number"][-6:]},
+                     "10.1.1.1").status_code == 429
+    for n in range(10):  # wrong names, each beside a decoy claim number of its own
+        assert post_form(client, {"by": "id", "id_number": member["id_number"],
+                                  "name": f"吴{n}", "claim_no": f"Z{n}"},
+                         f"10.1.2.{n}").status_code == 404
+    assert post_form(client, {"by": "id", "id_number": member["id_number"] + " " * 30,
+                              "name": "吴敏", "claim_no": "Z99"},
+                     "10.1.3.1").status_code == 429
+
+
+def test_an_ipv6_client_counts_by_its_64(client: FlaskClient) -> None:
+    wrong = {"by": "claim", "claim_no": "LP2099-000001", "id_last6": "000000"}
+    for n in range(10):
+        assert post_form(client, wrong, f"2001:db8::1:{n:x}").status_code == 404
+    assert post_form(client, wrong | {"claim_no": "LP2099-000002"},
+                     "2001:db8::ffff:1").status_code == 429
+    assert post_form(client, wrong | {"claim_no": "LP2099-000002"},
+                     "2001:db8:0:1::1").status_code == 404  # another /64
+
+
 # --- a worker's phone, in a real browser ------------------------------------------------------
 
 def test_a_worker_checks_a_claim_on_a_phone(app: Flask, county: County, live_server: Any,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flask
@@ -32,25 +33,38 @@ _GUARD = "mutualaid.status_guard"
 
 
 def client_address() -> str:
-    """The client's address: the peer, or what MUTUALAID_TRUSTED_PROXIES lets ProxyFix take."""
-    return request.remote_addr or "unknown"
+    """The client's address: the peer, or what MUTUALAID_TRUSTED_PROXIES lets ProxyFix take.
+    An IPv6 client counts by its /64: one host holds a whole /64 and could step through it."""
+    address = request.remote_addr or "unknown"
+    if ":" in address:
+        try:
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        except ValueError:
+            return address
+    return address
 
 
-def _guessed(field: str) -> Any:
+# What a door reads from a request as its status query, before validating it: the API's JSON
+# body (or form), the page's form fields (shape chosen, each cut to the page's length). The
+# limits key on exactly that, so a value padded past what the page keeps counts as the value.
+GuessReader = Callable[[], Mapping[str, Any]]
+
+
+def api_guess() -> Mapping[str, Any]:
+    """The status query the API reads: its JSON body, or a form."""
     body: Any = request.get_json(silent=True) if request.is_json else request.form
-    return body.get(field) if isinstance(body, Mapping) else None
+    return body if isinstance(body, Mapping) else {}
 
 
-def guessed_claim_no() -> str:
-    """The claim number a guess names (JSON body or form), as the lookup normalises it."""
-    return normal_claim_no(_guessed("claim_no"))[:40]  # bounded: a key in the shared limit store
+def claim_no_key(value: Any) -> str:
+    """The claim number a guess names, as the lookup normalises it; "" for none."""
+    return normal_claim_no(value)[:40]  # bounded: a key in the shared limit store
 
 
-def guessed_id_number_key() -> str:
-    """The ID number a guess by ID number and name names, as a keyed digest ("" for none):
-    the limit store never holds an ID number, and a digest without the key cannot be
-    matched against the few billion numbers there are."""
-    value = _guessed("id_number")
+def id_number_key(value: Any) -> str:
+    """The ID number a guess names, as a keyed digest ("" for none): the limit store never
+    holds an ID number, and a digest without the key cannot be matched against the few
+    billion numbers there are."""
     number = normalise_id_number(value) if isinstance(value, str) else ""
     if len(number) != 18:
         return ""
@@ -72,16 +86,18 @@ class GuessGuard(WindowCounts):
     number (or ID number) named: past WRONG_GUESSES in a minute either one refuses with 429.
     Right guesses and malformed ones (422) never count. The page and the API share the counts."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, readers: Mapping[str, GuessReader]) -> None:
         super().__init__(settings, "status")
         self.item = parse(WRONG_GUESSES)
+        self.readers = readers
 
     def _keys(self) -> list[tuple[str, str]]:
+        guess = self.readers[request.blueprint or ""]()
         keys = [("wrong-guesses-per-address", client_address())]
-        claim_no = guessed_claim_no()
-        if claim_no:
+        # Every one named counts: a decoy claim number beside an ID number must not spare it.
+        if claim_no := claim_no_key(guess.get("claim_no")):
             keys.append(("wrong-guesses-per-claim", claim_no))
-        elif id_number := guessed_id_number_key():
+        if id_number := id_number_key(guess.get("id_number")):
             # Beyond SPEC §5's two limits: names are few, and guessing one name after another
             # for one ID number from many addresses would otherwise never be refused.
             keys.append(("wrong-guesses-per-id-number", id_number))
@@ -104,22 +120,22 @@ class GuessGuard(WindowCounts):
         return response
 
 
-def limit_wrong_guesses(app: flask.Flask, *blueprints: flask.Blueprint) -> GuessGuard:
-    """This app's guard on POSTs to `blueprints` (the API's and the page's status check)."""
+def limit_wrong_guesses(app: flask.Flask, readers: Mapping[str, GuessReader]) -> GuessGuard:
+    """This app's guard on POSTs to the blueprints named in `readers`, each with how it reads
+    its query (the API's and the page's status check)."""
     # The counts live in MUTUALAID_RATELIMIT_STORAGE_URI, so app hosts sharing e.g. redis://
     # share them. A guard on the `limits` library, as the sign-in throttling is: Flask-Limiter
     # checked every request of the app and cost the status check a seventh of its work.
-    guard = GuessGuard(app.extensions["mutualaid"].settings)
-    names = {blueprint.name for blueprint in blueprints}
+    guard = GuessGuard(app.extensions["mutualaid"].settings, readers)
 
     @app.before_request
     def _check_guesses() -> None:
-        if request.blueprint in names:
+        if request.blueprint in readers:
             guard.check()
 
     @app.after_request
     def _count_wrong_guess(response: flask.Response) -> flask.Response:
-        return guard.count_wrong_guess(response) if request.blueprint in names else response
+        return guard.count_wrong_guess(response) if request.blueprint in readers else response
 
     app.extensions[_GUARD] = guard
     return guard

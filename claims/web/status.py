@@ -65,7 +65,9 @@ def _shape_asked() -> str:
     return by if by in SHAPES else "claim"
 
 
-def _typed() -> dict[str, str]:
+def page_guess() -> dict[str, str]:
+    """The form's fields of the shape asked (`by`), each cut to what the page keeps: the query
+    the page validates, and the one the wrong-guess limits count."""
     return {name: request.form.get(name, "")[:100] for name in SHAPES[_shape_asked()]}
 
 
@@ -109,7 +111,7 @@ def status_form() -> flask.Response:
 @pages.post("/status")
 def status_answer() -> flask.Response:
     """The answer to a filled form, or the form again with the problem beside the field."""
-    by, values = _shape_asked(), _typed()
+    by, values = _shape_asked(), page_guess()
     query, errors = _problems(values)
     if query is None:
         return _render(by, 422, values=values, errors=errors)
@@ -124,5 +126,5 @@ def status_answer() -> flask.Response:
 def _too_many_guesses(error: TooManyGuesses) -> flask.Response:
     by = _shape_asked()
     return too_many_guesses(error, _render(
-        by, 429, values=_typed(),
+        by, 429, values=page_guess(),
         errors={SHAPES[by][-1]: TOO_MANY.format(seconds=error.retry_after)}))
