@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from io import BytesIO
 from typing import Any
+from urllib.parse import quote
 
 import openpyxl
 import pytest
@@ -222,3 +223,22 @@ def test_the_reconcile_job_records_its_verdict_and_changes_nothing(app, county, 
     _sql(app, "UPDATE batch SET claim_count = claim_count + 1")
     flagged = county.clerk.post("/api/v1/jobs/reconcile/runs", {}).json["summary"]
     assert flagged["balanced"] is False and flagged["by_kind"] == {"batch_total_differs": 1}
+
+
+def test_a_download_named_after_a_unit_code_keeps_its_header_whole(county):
+    """A unit code with quotes reaches the file name percent-encoded, never as header syntax;
+    one with a line break is refused when the unit is added (it made a 500 and a broken
+    header)."""
+    odd = county.unit(code='Q"; filename="evil.html')["code"]
+    answer = county.clerk.get(f"/api/v1/reconciliation?format=xlsx&unit_code={quote(odd)}")
+    assert answer.status_code == 200
+    disposition = answer.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="reconciliation-Q___FILENAME__EVIL.HTML')
+    assert disposition.count('"') == 2 and "filename*=UTF-8''reconciliation-Q%22%3B" in disposition
+    refused = county.clerk.post("/api/v1/units", {"code": "U9\r\nX", "name": "单位", "area": "城区",
+                                                 "union_contact": "王芳",
+                                                 "union_phone": "0571-0000000",
+                                                 "union_email": "u9@example.org",
+                                                 "employee_count": 5})
+    assert refused.status_code == 422
+    assert [(e["field"], e["code"]) for e in refused.json["errors"]] == [("code", "invalid")]

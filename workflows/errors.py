@@ -69,6 +69,20 @@ class TransitionNotAllowed(Conflict):
         return {"state": self.state, "allowed_events": self.allowed}
 
 
+class TooManyRequests(DomainError):
+    """A limit on how often something may be asked was reached; retry after `retry_after` s."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def extra(self) -> dict[str, object]:
+        return {"retry_after": self.retry_after}
+
+
 class VersionMismatch(DomainError):
     """If-Match named a version the claim has moved past."""
 

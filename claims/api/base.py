@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import flask
 import sqlalchemy as sa
@@ -72,6 +74,14 @@ class Blueprint(SmorestBlueprint):
         }
 
 
+def attachment(filename: str) -> str:
+    """A Content-Disposition naming a download: an ASCII name for old clients, the name as
+    it is (RFC 5987, percent-encoded) for the rest. A name built from stored text (a unit
+    code) can carry quotes, CR or LF: none of it reaches the header raw."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def error_response(
     status: int,
     message: str,
@@ -135,10 +145,12 @@ class Api(SmorestApi):
 
 
 def handle_domain_error(error: DomainError) -> flask.Response:
-    return error_response(
-        error.status, error.message, [e.as_dict() for e in error.errors], error.code,
-        **error.extra(),
-    )
+    extra = error.extra()
+    response = error_response(
+        error.status, error.message, [e.as_dict() for e in error.errors], error.code, **extra)
+    if "retry_after" in extra:
+        response.headers["Retry-After"] = str(extra["retry_after"])
+    return response
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from flask import Response, request
 from flask.views import MethodView
 from sqlmodel import select
 
-from claims.api.base import Blueprint, Listing, SelectPage
+from claims.api.base import Blueprint, Listing, SelectPage, attachment
 from claims.api.security import STAFF_ONLY
 from claims.models import Batch, Unit
 from claims.money import format_fen
@@ -136,7 +136,7 @@ class ReconciliationView(MethodView):
         name = "-".join(str(v) for v in result["scope"].values() if v is not None) or "all"
         filename = f"reconciliation-{name}-{result['as_of'].isoformat()}.xlsx"
         return Response(workbook(sheets), mimetype=XLSX_MIMETYPE,
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                        headers={"Content-Disposition": attachment(filename),
                                  "Cache-Control": "no-store"})
 
 

@@ -11,7 +11,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import abort
 
-from claims.api.base import MAX_OFFSET, Blueprint, Listing, SelectPage
+from claims.api.base import MAX_OFFSET, Blueprint, Listing, SelectPage, attachment
 from claims.api.security import ANY_STAFF, STAFF_ONLY, current_actor
 from claims.runtime import get_runtime, get_session
 from claims.schemas.reports import (
@@ -191,7 +191,7 @@ def xlsx_response(name: str, year: Year, unit_id: int | None) -> Response:
     filename = f"{name}-{year.year}.xlsx" if name != "uncollected" else (
         f"uncollected-{get_runtime().today().isoformat()}.xlsx")
     return Response(body, mimetype=XLSX_TYPE, headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+        "Content-Disposition": attachment(filename), "Cache-Control": "no-store"})
 
 
 @blp.route("/<string:name>.xlsx")

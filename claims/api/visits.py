@@ -10,7 +10,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Page
 
-from claims.api.base import Blueprint
+from claims.api.base import Blueprint, attachment
 from claims.api.security import ANY_STAFF, current_actor
 from claims.runtime import get_runtime, get_session
 from claims.schemas.common import QuerySchema
@@ -113,5 +113,5 @@ class VisitsExportView(MethodView):
         else:
             response = Response(xlsx_bytes(rows, title_for(festival, year, day)),
                                 mimetype=XLSX_MIMETYPE)
-        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        response.headers["Content-Disposition"] = attachment(name)
         return response

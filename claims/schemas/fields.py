@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from typing import Any
 
@@ -109,14 +110,19 @@ class Identifier(Text):
     spaces around it are not part of it, so "RC-1 " is the receipt RC-1 already used."""
 
     def normalise(self, text: str) -> str:
-        return text.strip()
+        text = text.strip()
+        # A code travels into file names, headers and spreadsheets: a line break or tab in
+        # one is a paste gone wrong, and would break them.
+        if any(unicodedata.category(c) == "Cc" for c in text):
+            raise coded("invalid", "Must not contain control characters (line breaks, tabs).")
+        return text
 
 
 class UnitCode(Identifier):
     """A unit code, stored and compared upper-cased: a clerk typing u001 means U001."""
 
     def normalise(self, text: str) -> str:
-        return text.strip().upper()
+        return super().normalise(text).upper()
 
 
 def _today() -> date | None:

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Response, g, render_template, request
 from flask_babel import gettext
 
+from claims.api.base import attachment
 from claims.money import format_fen
 from claims.runtime import get_runtime, get_session
 from claims.web.console import console
@@ -83,6 +84,5 @@ def visits_export(kind: str) -> Response:
                             mimetype=XLSX_MIMETYPE)
     else:
         return Response("Not found", status=404)
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="{export_name(festival, year, kind)}"')
+    response.headers["Content-Disposition"] = attachment(export_name(festival, year, kind))
     return response
