@@ -8,7 +8,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from flask import Flask, Response, g, jsonify, request, send_from_directory
 from flask import Request as FlaskRequest
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
@@ -52,6 +52,17 @@ class Request(FlaskRequest):
                 and "wsgi.input_terminated" in self.environ):
             return _StreamOverLimit(self.environ["wsgi.input"], limit)
         return super().stream
+
+    def get_json(self, force: bool = False, silent: bool = False,
+                 cache: bool = True) -> Any:
+        """As Flask's, but a body nested deeper than the parser's stack is a bad body (400),
+        not a RecursionError answering 500 with its traceback in the log."""
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            if silent:
+                return None
+            raise BadRequest("The JSON body nests too deeply.") from None
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -151,6 +151,14 @@ def test_a_body_over_its_limit_answers_413_json(county, client):
         assert answer.status_code == 413 and answer.json["code"] == "payload_too_large", path
 
 
+def test_json_nested_past_the_parsers_stack_answers_4xx_not_500(county, client, caplog):
+    deep = b"[" * 200_000 + b"]" * 200_000  # 400 KB, under the 1 MiB limit
+    for api, path in ((client, "/api/v1/status"), (county.clerk, "/api/v1/claims")):
+        answer = api.post(path, data=deep, content_type="application/json")
+        assert 400 <= answer.status_code < 500 and answer.is_json, (path, answer.status_code)
+    assert "RecursionError" not in caplog.text and "Traceback" not in caplog.text
+
+
 MIB = 1024 * 1024
 
 

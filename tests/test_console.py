@@ -28,6 +28,23 @@ def sign_in(client: FlaskClient, county: County, username: str = "clerk") -> Non
     assert answer.status_code == 302, answer.get_data(as_text=True)
 
 
+def test_signing_in_goes_to_a_console_page_named_by_next_and_nowhere_else(
+        client: FlaskClient, county: County) -> None:
+    county.clerk  # noqa: B018 - creates the user
+    for target, lands in (("/console/claims", "/console/claims"),
+                          ("https://evil.example/", "/console/"),
+                          ("/console/\\evil.example", "/console/"),
+                          ("/console/%0d%0aSet-Cookie:x=1", "/console/%0d%0aSet-Cookie:x=1"),
+                          ("/console/\r\nSet-Cookie: x=1", "/console/")):
+        client.get("/console/logout")
+        answer = client.post("/console/login", data={
+            "username": "clerk", "password": PASSWORD, "next": target,
+            "csrf_token": csrf_token(client)})
+        assert answer.status_code == 302, (target, answer.status_code)
+        assert answer.headers["Location"] == lands, target
+        assert "Set-Cookie: x" not in str(answer.headers)
+
+
 def post_form(client: FlaskClient, path: str, data: dict[str, Any]) -> Any:
     """POST a console form with the session's CSRF token."""
     return client.post(path, data={**data, "csrf_token": csrf_token(client, "/console/")})

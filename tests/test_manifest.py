@@ -205,6 +205,7 @@ def test_download_writes_a_missing_manifest_and_answers_each_format(app, county)
     assert xlsx.status_code == 200
     assert xlsx.mimetype.endswith("spreadsheetml.sheet")
     assert "attachment" in xlsx.headers["Content-Disposition"]
+    assert xlsx.headers["Cache-Control"] == "no-store"  # names every claimant of the batch
     assert openpyxl.load_workbook(io.BytesIO(xlsx.data)).sheetnames == [SHEET, COVER_SHEET]
     answer = download(county.clerk, f"{base}?format=csv")
     assert answer.mimetype == "text/csv" and answer.data.startswith(b"\xef\xbb\xbf")

@@ -51,7 +51,10 @@ class DecimalJsonParser(FlaskParser):
     def _raw_load_json(self, req: flask.Request) -> Any:
         if not is_json_request(req):
             return core.missing
-        return json.loads(req.get_data(cache=True), parse_float=Decimal)
+        try:
+            return json.loads(req.get_data(cache=True), parse_float=Decimal)
+        except RecursionError:  # [[[[...]]]]: under 1 MiB, deep enough to exhaust the stack
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
 
 class Blueprint(SmorestBlueprint):

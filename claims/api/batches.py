@@ -126,8 +126,10 @@ class ManifestView(MethodView):
         files = manifest_to_download(get_runtime(), load_batch(batch_no))
         kind = query["format"]
         path = {"xlsx": files.xlsx, "csv": files.csv, "cover": files.cover}[kind]
-        return send_file(path, mimetype=MANIFEST_TYPES[kind], as_attachment=kind != "cover",
-                         download_name=path.name, max_age=0)
+        response = send_file(path, mimetype=MANIFEST_TYPES[kind], as_attachment=kind != "cover",
+                             download_name=path.name, max_age=0)
+        response.headers["Cache-Control"] = "no-store"  # names every claimant of the batch
+        return response
 
 
 @blp.route("/<string:batch_no>/events")

@@ -150,8 +150,10 @@ def _shared() -> dict[str, Any]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a console path: never a redirect to another site."""
-    if target and target.startswith("/console/") and not target.startswith("//"):
+    """Only a console path: never a redirect to another site, nor a header broken by a
+    control character (a CR/LF in `next` made the redirect a 500)."""
+    if (target and target.startswith("/console/") and "\\" not in target
+            and not any(ord(c) < 32 or ord(c) == 127 for c in target)):
         return target
     return url_for("console.home")
 

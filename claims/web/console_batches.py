@@ -129,6 +129,7 @@ def manifest(batch_no: str, kind: str) -> Any:
     path = {"xlsx": files.xlsx, "csv": files.csv, "cover": files.cover}[kind]
     response = send_file(path, mimetype=MANIFEST_TYPES[kind], as_attachment=kind != "cover",
                          download_name=path.name, max_age=0)
+    response.headers["Cache-Control"] = "no-store"  # names every claimant of the batch
     if kind == "cover":
         response.headers["Content-Security-Policy"] = PRINT_CSP
     return response
