@@ -73,9 +73,20 @@ TOKEN_HOLDER = (sa.select(_TOKEN.c.revoked_at, _TOKEN.c.expires_at, _USER.c.user
                 .where(_TOKEN.c.digest == sa.bindparam("digest")))
 
 
+def token_digest(token: str) -> str:
+    """What is stored of a token, and what the console's session keeps of its sign-in: the
+    signed cookie is readable, and a digest in it is no bearer token for the API."""
+    return _digest(token)
+
+
 def actor_for_token(reads: Session | sa.Connection, token: str) -> Actor | None:
     """The actor a token stands for, or None when it is unknown, expired or revoked."""
-    row = reads.execute(TOKEN_HOLDER, {"digest": _digest(token)}).first()
+    return actor_for_digest(reads, _digest(token))
+
+
+def actor_for_digest(reads: Session | sa.Connection, digest: str) -> Actor | None:
+    """The actor of the token with this digest (a console sign-in), as actor_for_token."""
+    row = reads.execute(TOKEN_HOLDER, {"digest": digest}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= datetime.now(UTC):
         return None
     if not row.active:
@@ -84,7 +95,12 @@ def actor_for_token(reads: Session | sa.Connection, token: str) -> Actor | None:
 
 
 def revoke_token(session: Session, token: str) -> bool:
-    api_token = session.exec(select(ApiToken).where(ApiToken.digest == _digest(token))).first()
+    return revoke_digest(session, _digest(token))
+
+
+def revoke_digest(session: Session, digest: str) -> bool:
+    """End the token with this digest; False when it was unknown or ended already."""
+    api_token = session.exec(select(ApiToken).where(ApiToken.digest == digest)).first()
     if api_token is None or api_token.revoked_at is not None:
         return False
     api_token.revoked_at = datetime.now(UTC)

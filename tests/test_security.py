@@ -112,6 +112,20 @@ def test_signing_out_of_the_console_ends_the_sign_in_on_the_server(county, clien
     assert answer.status_code == 302 and "/console/login" in answer.headers["Location"]
 
 
+def test_the_console_cookie_holds_no_bearer_token_for_the_api(app, county, client):
+    """Flask's session cookie is signed, not secret: whoever reads it must not find a token
+    the API takes."""
+    console_sign_in(client, county)
+    cookie = client.get_cookie("session").value
+    serializer = app.session_interface.get_signing_serializer(app)
+    kept = [value for value in serializer.loads(cookie).values() if isinstance(value, str)]
+    assert kept, "the sign-in is in the session"
+    for value in kept:
+        answer = client.get("/api/v1/products", headers={"Authorization": f"Bearer {value}"})
+        assert answer.status_code == 401, value[:8]
+    assert client.get("/console/claims").status_code == 200  # and the console still knows it
+
+
 def test_signing_in_again_over_a_sign_in_ends_the_earlier_one(county, client):
     console_sign_in(client, county)
     earlier = client.get_cookie("session").value

@@ -29,7 +29,14 @@ from claims.api.claims import (
 )
 from claims.api.security import login_guard
 from claims.api.status import client_address
-from claims.auth import Actor, actor_for_token, check_password, issue_token, revoke_token
+from claims.auth import (
+    Actor,
+    actor_for_digest,
+    check_password,
+    issue_token,
+    revoke_digest,
+    token_digest,
+)
 from claims.models import Claim, Notification, User
 from claims.money import format_fen
 from claims.runtime import get_reads, get_runtime, get_session
@@ -41,6 +48,7 @@ from workflows.tally import claims_by_state
 console = Blueprint("console", __name__, url_prefix="/console")
 csrf = CSRFProtect()
 OPEN_OUTSIDE = frozenset({"console.login", "console.static"})
+SIGN_IN = "sign_in"  # the session key holding the sign-in token's digest
 # What "needs doing today" means on the home page: a title and the states it counts.
 TODAY_WORK: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
     ("logged", _l("已登记，待审核"), ("logged",)),
@@ -89,12 +97,13 @@ def _signed_in() -> flask.Response | None:
         csrf.protect()
     # A sign-in is a token like the API's (claims.auth): it expires, and signing out, a new
     # password or a disabled user ends it on the server, not only in this browser's cookie.
-    token = session.get("token")
-    actor = actor_for_token(get_reads(), token) if isinstance(token, str) else None
+    # The session keeps the token's digest, not the token: the cookie is signed, not secret.
+    sign_in = session.get(SIGN_IN)
+    actor = actor_for_digest(get_reads(), sign_in) if isinstance(sign_in, str) else None
     if actor is not None:
         g.actor = actor
         return None
-    session.pop("token", None)
+    session.pop(SIGN_IN, None)
     if request.endpoint in OPEN_OUTSIDE:
         return None
     return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
@@ -182,13 +191,13 @@ def login() -> Any:
     guard.succeeded(username)
     lang = session.get("lang")
     db = get_session()
-    earlier = session.get("token")
+    earlier = session.get(SIGN_IN)
     if isinstance(earlier, str):  # signing in over another sign-in ends that one
-        revoke_token(db, earlier)
+        revoke_digest(db, earlier)
     token, _ttl = issue_token(db, user, get_runtime().settings.console_session_hours * 3600)
     db.commit()
     session.clear()  # a fresh session for the new identity, in the language chosen before
-    session["token"] = token
+    session[SIGN_IN] = token_digest(token)
     if lang:
         session["lang"] = lang
     return redirect(_safe_next(request.form.get("next")))
@@ -197,10 +206,10 @@ def login() -> Any:
 @console.post("/logout")
 def logout() -> Any:
     """Sign out: the sign-in ends on the server too, so a copy of the cookie is worthless."""
-    token = session.get("token")
-    if isinstance(token, str):
+    sign_in = session.get(SIGN_IN)
+    if isinstance(sign_in, str):
         db = get_session()
-        revoke_token(db, token)
+        revoke_digest(db, sign_in)
         db.commit()
     session.clear()
     return redirect(url_for("console.login"))
