@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import zipfile
 from datetime import date, timedelta
 from io import BytesIO
 from pathlib import Path
@@ -122,7 +126,8 @@ def test_a_dry_run_reports_what_would_happen_and_applies_nothing(
     assert answer.json | {"warnings": []} == {
         "dry_run": True, "applied": False, "rows": 2, "valid_rows": 2, "invalid_rows": 0,
         "members_created": 2, "members_updated": 0, "members_unchanged": 0,
-        "enrolments_created": 1, "enrolments_unchanged": 0, "warnings": [], "errors": []}
+        "enrolments_created": 1, "enrolments_unchanged": 0, "other_unit_rows": 0,
+        "warnings": [], "errors": []}
     assert members(app) == {}
     bad = upload(county.clerk, xlsx([("王强", "123", None, unit) + (None,) * 4]),
                  dry_run="true")
@@ -217,12 +222,40 @@ def test_unit_staff_import_their_own_unit_and_rows_naming_another_are_refused(
         ("赵丽", elsewhere["id_number"], None, mine) + (None,) * 4,
     ]))
     assert refused.status_code == 422
-    assert {(e["row"], e["code"]) for e in refused.json["report"]["errors"]} == {
-        (4, "other_unit"), (5, "other_unit_member")}
+    # Another unit's member is counted, never placed: which row would say, of any ID number
+    # tried, whether it is registered (and unmask one shown masked elsewhere).
+    assert {(e["row"], e["field"], e["code"]) for e in refused.json["report"]["errors"]} == {
+        (4, "rows.4.单位代码", "other_unit"), (None, "file", "other_unit_members")}
+    assert refused.json["report"]["other_unit_rows"] == 1
     assert len(members(app)) == 1
     fine = upload(staff, xlsx([("李明", new_id_number(), None, mine) + (None,) * 4]))
     assert fine.status_code == 200, fine.json
     assert fine.json["members_created"] == 1
+
+
+def test_unit_staff_cannot_use_the_register_to_unmask_another_units_id_numbers(
+        app: Flask, county: County) -> None:
+    mine, theirs = county.unit()["code"], county.unit()["code"]
+    elsewhere = county.member(theirs)
+    county.enrol(elsewhere, "accident", start=date(2026, 1, 1), end=date(2026, 12, 31))
+    staff = county.unit_staff(mine)
+    candidates = [new_id_number() for _ in range(30)] + [elsewhere["id_number"]]
+    rows = [(f"职工{i}", number, None, mine, "accident", 5, "2026-03-01", "2026-12-31")
+            for i, number in enumerate(candidates)]  # 5 shares: every row asks too many
+    answer = upload(staff, xlsx(rows), dry_run="true")
+    assert answer.status_code == 200 and answer.json["other_unit_rows"] == 1
+    errors = answer.json["errors"]
+    # Every row's own problem is told alike, the registered one's too; no enrolment of the
+    # other unit's member shows through (its dates overlap the row's).
+    assert sorted(e["row"] for e in errors if e["row"] is not None) == list(range(3, 34))
+    assert {e["code"] for e in errors if e["row"] is not None} == {"shares"}
+    assert "2026-01-01" not in answer.get_data(as_text=True)
+    for _ in range(4):  # five requests a day may come upon such rows
+        assert upload(staff, xlsx(rows), dry_run="true").json["other_unit_rows"] == 1
+    spent = upload(staff, xlsx([("李明", new_id_number(), None, mine) + (None,) * 4]))
+    assert spent.status_code == 429 and spent.json["code"] == "too_many_requests"
+    assert int(spent.headers["Retry-After"]) > 3600
+    assert upload(county.clerk, xlsx(rows), dry_run="true").status_code == 200  # the county
 
 
 def test_malformed_files_answer_422_and_the_size_limit_is_10_mib(
@@ -572,3 +605,100 @@ def test_a_refused_or_checked_file_shows_what_would_be_added_not_what_was(
     done = console_send(county.client, good, "import")
     assert "<th>新增职工</th><td class=\"num\">1</td>" in done.text
     assert "可新增" not in done.text and len(members(app)) == 1
+
+
+# --- workbooks claiming more than they hold (a 5 KB file froze a worker for 30 s) -------------
+
+
+def edited_xlsx(rows: list[tuple[Any, ...]], cells: dict[str, str] | None = None,
+                merges: tuple[str, ...] = (), dimension: str | None = None) -> bytes:
+    """A small workbook whose sheet XML is edited by hand, as a hostile file's is: merged
+    ranges and a dimension openpyxl would not write (merging A2:XFD1048576 makes its cells)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(list(row))
+    for coordinate, value in (cells or {}).items():
+        sheet[coordinate] = value
+    written = BytesIO()
+    book.save(written)
+    edited = BytesIO()
+    with zipfile.ZipFile(written) as source, \
+            zipfile.ZipFile(edited, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                xml = data.decode()
+                if dimension is not None:
+                    xml = re.sub(r'<dimension ref="[^"]*"', f'<dimension ref="{dimension}"', xml)
+                if merges:
+                    ranges = "".join(f'<mergeCell ref="{ref}"/>' for ref in merges)
+                    xml = xml.replace("</sheetData>", f'</sheetData><mergeCells count='
+                                                      f'"{len(merges)}">{ranges}</mergeCells>')
+                data = xml.encode()
+            target.writestr(info.filename, data)
+    return edited.getvalue()
+
+
+_READ_IN_A_CHILD = """
+import json, sys
+from claims.schemas.roster import read_sheet
+from workflows.errors import RuleFailed
+try:
+    sheet = read_sheet(sys.stdin.buffer.read())
+except RuleFailed as refused:
+    print(json.dumps([error.code for error in refused.errors]))
+else:
+    print(json.dumps(len(sheet.body)))
+"""
+
+
+def read_apart(data: bytes) -> Any:
+    """read_sheet's answer in a child process given 20 s (a refusal's codes, or the number of
+    rows read): a reader doing whatever a file's ranges claim would hang the test run."""
+    done = subprocess.run([sys.executable, "-c", _READ_IN_A_CHILD], input=data,
+                          capture_output=True, timeout=20, check=True,
+                          cwd=Path(__file__).parents[1])
+    return json.loads(done.stdout)
+
+
+# The security tester's file: 20 ranges to the sheet's last cell, and a cell in its last row.
+TO_THE_LAST_CELL = ("A2:XFD1048576",) * 20
+
+
+def test_a_workbook_merged_to_its_last_cell_is_refused_not_read_to_the_end(
+        county: County) -> None:
+    data = edited_xlsx([HEADERS[:4]], {"E1048576": "x"}, TO_THE_LAST_CELL)
+    assert len(data) < 10_000
+    assert read_apart(data) == ["too_many_rows"]
+    staff = county.unit_staff(county.unit()["code"])
+    answer = upload(staff, data, dry_run="true")
+    assert answer.status_code == 422, answer.json
+    assert answer.json["errors"] == [{
+        "field": "file", "code": "too_many_rows",
+        "message": "The sheet goes on below row 65536: at most 20000 member rows at once; "
+                   "delete the rows below the roster."}]
+
+
+@pytest.mark.parametrize(("cells", "merges", "refused_as"), [
+    ({"A1048576": "x"}, (), "too_many_rows"),  # a million blank rows up to it, read one by one
+    ({"A2": "x", "E1048576": "x"}, TO_THE_LAST_CELL, "file_too_large"),  # overlapping, filled
+    ({}, tuple(f"E{row}:E{row + 1}" for row in range(2, 140_000, 2)), "file_too_large"),
+], ids=["a cell in the last row", "overlapping ranges with a value", "70,000 ranges"])
+def test_a_workbook_claiming_more_than_a_roster_holds_is_refused(
+        cells: dict[str, str], merges: tuple[str, ...], refused_as: str) -> None:
+    assert read_apart(edited_xlsx([HEADERS[:4]], cells, merges)) == [refused_as]
+
+
+def test_merged_ranges_fill_only_the_columns_read_in_the_rows_there_are() -> None:
+    # A real range (单位代码 merged down) beside ranges claiming every column to the last row,
+    # and a dimension claiming the whole sheet: what is made is the 4 columns read, 4 rows.
+    people = [(f"职工{i}", new_id_number(), None, "U1" if i == 0 else None, None, "备注")
+              for i in range(4)]
+    data = edited_xlsx([HEADERS[:4], *people], merges=("D2:D5", *("F2:XFD1048576",) * 20,
+                                                       "B5:XFD1048576"),
+                       dimension="A1:XFD1048576")
+    sheet = read_sheet(data)
+    assert [number for number, _cells in sheet.body] == [2, 3, 4, 5]
+    assert [cells[3] for _number, cells in sheet.body] == ["U1"] * 4
+    assert [len(cells) for _number, cells in sheet.body] == [4] * 4

@@ -131,14 +131,14 @@ class _Checker:
         unit_id, unit_problems = self._unit(row)
         problems.extend(unit_problems)
         existing = self.existing.get(row.id_number or "")
-        if existing is not None and self.actor.is_unit_staff and \
-                existing.unit_id != self.actor.unit_id:
-            problems.append(RowProblem(row.number, "id_number", "other_unit_member",
-                                       "This ID number is registered with another unit; "
-                                       "the county office can move the member."))
-        enrolment, enrolment_problems_ = self._enrolment(row, existing)
+        withheld = existing is not None and self.actor.is_unit_staff and \
+            existing.unit_id != self.actor.unit_id
+        # Another unit's member is checked as a new one would be (no overlap with their
+        # enrolments, no row of its own among the problems): the answer must not tell.
+        enrolment, enrolment_problems_ = self._enrolment(row, None if withheld else existing)
         problems.extend(enrolment_problems_)
-        if problems:
+        self.report.withheld += withheld
+        if problems or withheld:
             self.report.problems.extend(problems)
             return
         assert row.id_number is not None and row.name is not None and unit_id is not None
@@ -263,7 +263,7 @@ def import_roster(session: Session, runtime: Runtime, actor: Actor, roster: Rost
     report = checker.report
     report.dry_run = dry_run
     report.warnings = [warning for row in roster.rows for warning in row.warnings]
-    if report.problems:
+    if report.problems or report.withheld:
         if dry_run:
             return report
         raise RosterRefused(report, roster)

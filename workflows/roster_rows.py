@@ -65,15 +65,25 @@ class RosterReport:
     applied: bool = False
     problems: list[RowProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Unit staff's rows whose ID number another unit's member holds: counted, never named
+    # (which rows would tell, for each ID number tried, whether it is registered).
+    withheld: int = 0
 
     @property
     def invalid_rows(self) -> int:
-        return len({p.row for p in self.problems})
+        return len({p.row for p in self.problems} | set(range(-self.withheld, 0)))
 
     def errors(self, roster: Roster) -> list[dict[str, Any]]:
-        """Each problem as the API's error item, named rows.<row>.<header>, plus its row."""
-        return [{"row": p.row, "field": f"rows.{p.row}.{roster.label(p.key)}", "code": p.code,
-                 "message": p.message} for p in self.problems]
+        """Each problem as the API's error item, named rows.<row>.<header>, plus its row; the
+        withheld rows as one problem of the file."""
+        named = [{"row": p.row, "field": f"rows.{p.row}.{roster.label(p.key)}", "code": p.code,
+                  "message": p.message} for p in self.problems]
+        if not self.withheld:
+            return named
+        return named + [{"row": None, "field": "file", "code": "other_unit_members",
+                         "message": f"{self.withheld} row(s) name an ID number registered with "
+                                    "another unit; the county office can move those members "
+                                    "(which rows is not said)."}]
 
     def as_dict(self, roster: Roster) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "applied": self.applied, "rows": self.rows,
@@ -83,6 +93,7 @@ class RosterReport:
                 "members_unchanged": self.members_unchanged,
                 "enrolments_created": self.enrolments_created,
                 "enrolments_unchanged": self.enrolments_unchanged,
+                "other_unit_rows": self.withheld,
                 "warnings": self.warnings, "errors": self.errors(roster)}
 
 

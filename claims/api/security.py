@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import flask
 from flask import g, request
@@ -22,6 +22,7 @@ from claims.auth import Actor, actor_for_token
 from claims.ratelimit_store import file_uri
 from claims.runtime import get_reads
 from config.settings import Settings
+from workflows.errors import TooManyRequests
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Paths under /api/v1 that need no token (SPEC §7), and the methods that are open on them.
@@ -29,6 +30,7 @@ PUBLIC_PATHS = ("/api/v1/auth/token", "/api/v1/status", "/api/v1/openapi.json", 
 _PUBLIC_METHODS: dict[str, frozenset[str]] = {
     "/api/v1/auth/token": frozenset({"POST"}),  # DELETE revokes the caller's own token
 }
+_PROBES = "mutualaid.register_probes"
 ALL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -187,6 +189,47 @@ class WindowCounts:
 
     def clear(self, item: RateLimitItem, scope: str, key: str) -> None:
         self._call("clear", item, self.prefix, scope, key)
+
+
+class RegisterProbes(WindowCounts):
+    """Unit staff learning that ID numbers are registered with another unit (a roster row, a
+    new member): the register's uniqueness answers it, and enough answers unmask an ID number
+    shown masked elsewhere (its hidden middle is a birth date: a few thousand candidates). A
+    roster says only how many of its rows are such, never which, and each user may come upon
+    them in PROBES_PER_DAY requests a day; then 429 until the oldest is a day old."""
+
+    PROBES_PER_DAY = "5/day"
+    SCOPE = "other-unit-id-numbers"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, "register")
+        self.item = parse(self.PROBES_PER_DAY)
+
+    def refuse_if_spent(self, actor: Actor) -> None:
+        """Before a unit staff user's roster or new member: TooManyRequests once spent."""
+        if not actor.is_unit_staff:
+            return
+        seconds = self.wait_seconds(self.item, self.SCOPE, actor.username)
+        if seconds is not None:
+            raise TooManyRequests(
+                "Too many ID numbers registered with other units were submitted today; the "
+                "county office can register or move these members.", seconds)
+
+    def spend(self, actor: Actor) -> None:
+        """A request of a unit staff user named ID numbers registered with another unit."""
+        if actor.is_unit_staff:
+            log.warning("unit staff named ID numbers registered with another unit user=%s",
+                        actor.username)
+            self.count(self.item, self.SCOPE, actor.username)
+
+
+def register_probes() -> RegisterProbes:
+    """This app's guard on what unit staff learn of other units' ID numbers."""
+    app = flask.current_app
+    guard = app.extensions.get(_PROBES)
+    if guard is None:
+        guard = app.extensions[_PROBES] = RegisterProbes(app.extensions["mutualaid"].settings)
+    return cast(RegisterProbes, guard)
 
 
 class LoginGuard(WindowCounts):

@@ -7,6 +7,10 @@ in the first 20 rows of the one visible sheet that has them (hidden sheets are n
 visible sheets with a header are refused). Errors name the spreadsheet row and the header as
 written: `rows.7.身份证号`. CSV may be UTF-8 (with or without BOM) or GB18030, which is what
 Excel in Chinese saves as "CSV".
+
+A workbook is read within an old .xls sheet's bounds, 65,536 rows by 256 columns, whatever its
+dimension or merged ranges claim: a sheet going on below is refused (`too_many_rows`), and so is
+one whose merged ranges would fill more cells than the sheet has to read (`file_too_large`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ CSV_MIMETYPE = "text/csv"
 MAX_ROSTER_BYTES = 10 * 1024 * 1024  # a 10,000-row sheet with enrolments is ~0.5 MiB as XLSX
 MAX_ROSTER_ROWS = 20_000  # data rows; a county has ~2,000 members, a large unit a few thousand
 HEADER_SEARCH_ROWS = 20
+# Where reading a workbook stops, whatever its dimension says: openpyxl yields a blank row for
+# each one missing before the next it finds, so a lone cell at row 1,048,576 is a million rows.
+# An .xls sheet's rows: room for the member rows with blank and subtotal rows between them.
+MAX_SHEET_ROWS = 65_536
+MAX_SHEET_COLUMNS = 256  # IV; a header beyond it is not found
 
 # Each field's headers as a unit may write them, compared by _header_key. The first is the
 # Chinese header the console shows, the first in ASCII the English one.
@@ -51,6 +60,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 LABELS: dict[str, tuple[str, str]] = {
     key: (headers[0], next(h for h in headers if h.isascii())) for key, headers in COLUMNS.items()}
 REQUIRED_COLUMNS = ("name", "id_number", "unit_code")
+# Merged ranges never overlap in Excel, so they fill each cell read at most once.
+MAX_MERGED_CELLS = MAX_SHEET_ROWS * len(COLUMNS)
 # What Excel (and WPS) show in a cell whose formula failed; never a member's data.
 SPREADSHEET_ERRORS = frozenset({"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NULL!",
                                 "#NUM!", "#GETTING_DATA", "#SPILL!", "#CALC!"})
@@ -86,8 +97,9 @@ class RosterQuerySchema(InputSchema):
 
 
 class RosterErrorSchema(ma.Schema):
-    row = ma.fields.Integer(metadata={"description": "the spreadsheet row (or CSV line)"})
-    field = ma.fields.String(metadata={"description": "rows.<row>.<header as written>"})
+    row = ma.fields.Integer(allow_none=True, metadata={
+        "description": "the spreadsheet row (or CSV line); null for a problem of the file"})
+    field = ma.fields.String(metadata={"description": "rows.<row>.<header as written>, or file"})
     code = ma.fields.String()
     message = ma.fields.String()
 
@@ -103,6 +115,9 @@ class RosterReportSchema(ma.Schema):
     members_unchanged = ma.fields.Integer()
     enrolments_created = ma.fields.Integer()
     enrolments_unchanged = ma.fields.Integer()
+    other_unit_rows = ma.fields.Integer(metadata={
+        "description": "unit staff: rows whose ID number another unit's member holds (which "
+                       "rows is not said); the county office can move them"})
     warnings = ma.fields.List(ma.fields.String())
     errors = ma.fields.List(ma.fields.Nested(RosterErrorSchema))
 
@@ -154,46 +169,78 @@ Numbered = Iterator[tuple[int, tuple[Any, ...]]]
 
 def _workbook_sheet(book: Any) -> RosterSheet:
     """The one visible sheet whose top rows hold the required headers."""
-    found: list[tuple[Any, tuple[int, tuple[Any, ...]], Numbered]] = []
+    found: list[tuple[Any, tuple[int, tuple[Any, ...]]]] = []
     for sheet in book.worksheets:
         if sheet.sheet_state != "visible":
             continue  # hidden sheets hold lookup lists and old copies the clerk does not see
         sheet.reset_dimensions()  # some writers record wrong dimensions; read what is there
-        rows: Numbered = enumerate(sheet.iter_rows(values_only=True), start=1)
-        header = _find_header(rows)
+        top = sheet.iter_rows(max_row=HEADER_SEARCH_ROWS, max_col=MAX_SHEET_COLUMNS,
+                              values_only=True)
+        header = _find_header(enumerate(top, start=1))
         if header is not None:
-            found.append((sheet, header, rows))
+            found.append((sheet, header))
     if len(found) > 1:
         # Importing one and ignoring the rest would silently drop a workshop's members.
-        names = ", ".join(sheet.title for sheet, _header, _rows in found)
+        names = ", ".join(sheet.title for sheet, _header in found)
         raise refuse_file("several_sheets", f"Several sheets have a roster header ({names}): "
                                             f"import one sheet at a time.")
     if not found:
         raise _no_header()
-    sheet, header, rows = found[0]
-    return _sheet(header, _merged_filled(rows, merged_ranges(book, sheet)))
+    sheet, header = found[0]
+    read = sorted(_header_columns(header[1])[0].values())
+    rows = _rows_below(sheet, header[0], width=read[-1] + 1)
+    merges = merged_ranges(book, sheet, limit=MAX_SHEET_ROWS)
+    return _sheet(header, _merged_filled(rows, merges, read))
 
 
-def _merged_filled(rows: Numbered, merges: list[Merged]) -> Numbered:
-    """The rows below the header with each merged range's value in all its cells: a unit
-    writes 单位代码 once and merges it down over its workers, and the clerk sees it on every
-    row. Only ranges that start below the header: a two-row header stays a header."""
-    starting: dict[int, list[Merged]] = {}
+def _rows_below(sheet: Any, header_row: int, width: int) -> Numbered:
+    """The sheet's rows below the header, as wide as the columns read, down to MAX_SHEET_ROWS;
+    a sheet going on below is refused rather than read to its end or cut silently."""
+    rows = sheet.iter_rows(min_row=header_row + 1, max_col=width, values_only=True)
+    for number, row in enumerate(rows, start=header_row + 1):
+        if number > MAX_SHEET_ROWS:
+            # openpyxl yields no blank rows after the last it finds: there is one down there.
+            raise refuse_file("too_many_rows",
+                              f"The sheet goes on below row {MAX_SHEET_ROWS}: at most "
+                              f"{MAX_ROSTER_ROWS} member rows at once; delete the rows below "
+                              f"the roster.")
+        yield number, row
+
+
+def _merged_filled(rows: Numbered, merges: list[Merged], read: list[int]) -> Numbered:
+    """The rows below the header with each merged range's value in the columns we `read`: a
+    unit writes 单位代码 once and merges it down over its workers, and the clerk sees it on
+    every row. Only ranges that start below the header: a two-row header stays a header.
+
+    Ranges fill only the cells read, in the rows there are, so however far a range claims to
+    reach, the work is bounded by the rows read. Excel's ranges never overlap, so no real sheet
+    fills a cell twice; ranges filling more than the sheet has to read are refused.
+    """
+    starting: dict[int, list[tuple[Merged, list[int]]]] = {}
     for merged in merges:
-        if merged.last_row > merged.first_row:  # a range across columns only fills nothing
-            starting.setdefault(merged.first_row, []).append(merged)
-    spread: list[tuple[Merged, Any]] = []  # the ranges over this row, with their values
+        columns = [index for index in read if merged.first_col - 1 <= index < merged.last_col]
+        # A range across columns only, or outside the columns read, fills nothing.
+        if merged.last_row > merged.first_row and columns:
+            starting.setdefault(merged.first_row, []).append((merged, columns))
+    spread: list[tuple[int, list[int], Any]] = []  # last row, columns and value over this row
+    filled = 0
     for number, row in rows:
         cells = list(row)
-        spread = [(merged, value) for merged, value in spread if number <= merged.last_row]
-        for merged, value in spread:
-            cells.extend([None] * (merged.last_col - len(cells)))
-            for column in range(merged.first_col - 1, merged.last_col):
+        cells.extend([None] * (read[-1] + 1 - len(cells)))
+        spread = [(last, columns, value) for last, columns, value in spread if number <= last]
+        for _last, columns, value in spread:
+            filled += len(columns)
+            if filled > MAX_MERGED_CELLS:
+                raise refuse_file("file_too_large",
+                                  f"The merged cells overlap: they would fill more than "
+                                  f"{MAX_MERGED_CELLS} cells. Unmerge them and upload again.")
+            for column in columns:
                 if cells[column] is None:
                     cells[column] = value
-        for merged in starting.get(number, ()):
-            top = cells[merged.first_col - 1] if merged.first_col <= len(cells) else None
-            spread.append((merged, top))
+        for merged, columns in starting.get(number, ()):
+            top = cells[merged.first_col - 1]  # within: a column read is at or right of it
+            if top is not None:
+                spread.append((merged.last_row, columns, top))
         yield number, tuple(cells)
 
 
@@ -243,13 +290,7 @@ def _sheet(header: tuple[int, tuple[Any, ...]], rows: Numbered) -> RosterSheet:
     other columns (a remark, a signature line), are neither imported nor counted, so the limit
     is exactly on the rows the report counts. Reading stops at the first row over it.
     """
-    columns: dict[str, int] = {}
-    labels: dict[str, str] = {}
-    for index, value in enumerate(header[1]):
-        key = _BY_HEADER.get(_header_key(str(value))) if value is not None else None
-        if key is not None and key not in columns:
-            columns[key] = index
-            labels[key] = str(value).strip()
+    columns, labels = _header_columns(header[1])
     body: Lines = []
     for number, row in rows:
         if any(_cell(row, index) is not None for index in columns.values()):
@@ -258,6 +299,18 @@ def _sheet(header: tuple[int, tuple[Any, ...]], rows: Numbered) -> RosterSheet:
                 raise refuse_file("too_many_rows",
                                   f"At most {MAX_ROSTER_ROWS} member rows at once.")
     return RosterSheet(columns, labels, body)
+
+
+def _header_columns(header: tuple[Any, ...]) -> tuple[dict[str, int], dict[str, str]]:
+    """Each field's column index and header text as written; the first of a field counts."""
+    columns: dict[str, int] = {}
+    labels: dict[str, str] = {}
+    for index, value in enumerate(header):
+        key = _BY_HEADER.get(_header_key(str(value))) if value is not None else None
+        if key is not None and key not in columns:
+            columns[key] = index
+            labels[key] = str(value).strip()
+    return columns, labels
 
 
 def _has_required(row: tuple[Any, ...]) -> bool:

@@ -49,16 +49,22 @@ class Merged:
     last_col: int
 
 
-def merged_ranges(book: Any, sheet: Any) -> list[Merged]:
+def merged_ranges(book: Any, sheet: Any, limit: int) -> list[Merged]:
     """The sheet's merged ranges: openpyxl's read-only mode reads cells, not merges, so they
-    come from the sheet's XML. [] when the workbook does not say (or says it oddly)."""
+    come from the sheet's XML. [] when the workbook does not say (or says it oddly); a sheet
+    with more than `limit` is refused: a few bytes each, they could be millions."""
     try:
         xml = book._archive.read(sheet._worksheet_path)  # read-only mode keeps both
     except (AttributeError, KeyError, OSError, ValueError):
         return []
-    return [Merged(int(top), int(bottom), column_index_from_string(left.decode()),
-                   column_index_from_string(right.decode()))
-            for left, top, right, bottom in _MERGE.findall(xml)]
+    found: list[Merged] = []
+    for match in _MERGE.finditer(xml):
+        if len(found) == limit:
+            raise refuse_file("file_too_large", f"The sheet has more than {limit} merged ranges.")
+        left, top, right, bottom = match.groups()
+        found.append(Merged(int(top), int(bottom), column_index_from_string(left.decode()),
+                            column_index_from_string(right.decode())))
+    return found
 
 
 def read_workbook(data: bytes, read: Callable[[Any], T]) -> T:

@@ -13,12 +13,12 @@ from flask import g, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from claims.runtime import get_runtime, get_session
+from claims.api.roster import checked_import
+from claims.runtime import get_session
 from claims.schemas.roster import LABELS, MAX_ROSTER_BYTES, read_roster
 from claims.web.console import console
 from claims.web.forms import chinese
 from workflows.errors import DomainError
-from workflows.roster import import_roster
 from workflows.roster_rows import RosterRefused
 
 # The wording of the roster's own refusal codes (the shared ones are in claims.web.forms).
@@ -30,7 +30,6 @@ ROSTER_MESSAGES: dict[str, Any] = {
     "duplicate_in_file": _l("文件中身份证号码重复"),
     "unknown_unit": _l("没有此单位代码"),
     "other_unit": _l("只能导入本单位的职工"),
-    "other_unit_member": _l("此身份证号码已登记在其他单位，请联系县总工会"),
     "unknown_product": _l("没有此险种"),
     "overlapping_enrolment": _l("与已有参保期间重叠"),
     "shares": _l("参保份数超出允许范围"),
@@ -60,6 +59,9 @@ _DETAILED: dict[str, tuple[re.Pattern[str], Any]] = {
                        _l("多个工作表都有花名册表头（%(sheets)s）：请每次只导入一个工作表")),
     "cell_error": (re.compile(r"error (?P<error>#\S+)\.$"),
                    _l("单元格中是表格的错误值 %(error)s，请改正公式或填写实际内容")),
+    "other_unit_members": (re.compile(r"^(?P<n>\d+) row"),
+                           _l("有 %(n)s 行的身份证号码已登记在其他单位（不列出是哪几行），"
+                              "请联系县总工会办理调动")),
 }
 
 
@@ -117,7 +119,7 @@ def roster_import() -> Any:
     else:
         try:
             roster = read_roster(upload.read(), source=upload.filename)
-            result = import_roster(db, get_runtime(), g.actor, roster, dry_run=dry_run)
+            result = checked_import(db, g.actor, roster, dry_run=dry_run)
         except RosterRefused as refused:
             db.rollback()
             report, status = dict(refused.report), 422
