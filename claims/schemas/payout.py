@@ -110,6 +110,7 @@ ROW_LABELS: dict[str, str] = {**SHEET_HEADERS, **OPTIONAL_HEADERS}
 TOTALS_LABELS = ("合计", "总计", "小计")
 HEADER_SEARCH_ROWS = 20  # the header row may sit below a title
 MAX_SHEET_ROWS = 20_000
+MAX_SHEET_COLUMNS = 64  # the manifest has 17; a sheet's own notes may add a few
 MAX_NAMED_ROWS = 100  # an unfilled sheet names this many of its rows, and counts the rest
 
 
@@ -122,7 +123,8 @@ def _read_book(book: Any) -> list[Decision]:
     missing: list[str] = list(SHEET_HEADERS.values())
     for sheet in book.worksheets:
         sheet.reset_dimensions()  # some writers record wrong dimensions; read what is there
-        rows = enumerate(sheet.iter_rows(values_only=True), start=1)
+        # As wide as a manifest could be: a cell at column XFD would make every row 16,384.
+        rows = enumerate(sheet.iter_rows(max_col=MAX_SHEET_COLUMNS, values_only=True), start=1)
         for number, row in rows:
             if number > HEADER_SEARCH_ROWS:
                 break
