@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import hypothesis.strategies as st
 import openpyxl
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from openpyxl.utils.exceptions import IllegalCharacterError
 from sqlmodel import select
@@ -295,3 +296,13 @@ def test_any_incident_date_is_a_past_date_or_a_422_naming_it(county, value):
         assert date.fromisoformat(answer.json["incident_date"]) <= county.today
     else:
         assert "incident_date" in {e["field"] for e in answer.json["errors"]}, answer.json
+
+
+@pytest.mark.parametrize("path", ["/api/v1/enrolments?member_id=470121971713",
+                                  "/api/v1/claims?member_id=470121971713"])
+def test_an_id_filter_past_the_id_columns_range_answers_422_naming_it(county, path):
+    """Found by the schemathesis run on PostgreSQL: the enrolments list compared an INTEGER
+    column with a number past 2**31 and answered 500."""
+    answer = county.clerk.get(path)
+    assert answer.status_code == 422, answer.status_code
+    assert [e["field"] for e in answer.json["errors"]] == ["member_id"]

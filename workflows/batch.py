@@ -64,6 +64,19 @@ def lock_batches(session: Session) -> None:
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BATCH_LOCK_KEY})
 
 
+# Claim events that change a batch's row (a return lowers its totals).
+BATCH_EVENTS = frozenset({"return"})
+
+
+def lock_batches_for(session: Session, event: str) -> None:
+    """Before locking a claim for `event`: the batch lock first when the event changes a
+    batch, as runs, deliveries and decisions take it. One order (batch, then claims) on every
+    path: a return locking its claim and then the batch row, beside decisions locking the
+    batch and then its claims, deadlocked (PostgreSQL ended one, answered 503)."""
+    if event in BATCH_EVENTS:
+        lock_batches(session)
+
+
 def manifest_to_download(runtime: Runtime, batch: Batch) -> ManifestFiles:
     """The batch's manifest as on disk, or written now (in a transaction of its own, under the
     batch lock) when missing, older than the batch or not this database's."""

@@ -26,8 +26,11 @@ UNIT = "unit"
 WORKER = "worker"
 COUNTY = "county"  # the county office itself (overdue batches)
 # A reminder is about its claim waiting in one state: once the claim has left it, the
-# reminder still in the outbox is cancelled rather than sent (reminder_outdated).
+# reminder still in the outbox is cancelled rather than sent (notice_outdated).
 REMINDED_STATES = {"remind_uncollected": "notified", "chase_materials": "pending_materials"}
+# A payout notice sends the worker to collect: once the money is paid (on site, within the
+# minute before the dispatch), it would send them for money already in their hands.
+PAYOUT_NOTICES = frozenset({"funds_received", "funds_received_worker", "onsite_scheduled"})
 
 
 def queue(session: Session, *, claim: Claim | None, recipient_kind: str, template: str,
@@ -239,14 +242,15 @@ class Outgoing:
     send: Callable[[], str]
 
 
-def reminder_outdated(session: Session, message: Notification) -> str | None:
-    """Why a reminder waiting in the outbox is no longer true (its claim left the state it
-    reminds of, e.g. the money was collected meanwhile), or None."""
+def notice_outdated(session: Session, message: Notification) -> str | None:
+    """Why a message waiting in the outbox is no longer true, or None: a reminder whose claim
+    left the state it reminds of, a payout notice whose money was collected meanwhile."""
     waits_in = REMINDED_STATES.get(message.template)
-    if waits_in is None or message.claim_id is None:
+    payout = message.template in PAYOUT_NOTICES
+    if (waits_in is None and not payout) or message.claim_id is None:
         return None
     claim = session.get(Claim, message.claim_id)
-    if claim is None or claim.state == waits_in:
+    if claim is None or claim.state == waits_in or (payout and claim.state != "collected"):
         return None
     return f"not sent: the claim is now {claim.state}"
 
@@ -254,9 +258,9 @@ def reminder_outdated(session: Session, message: Notification) -> str | None:
 def _take(session: Session, runtime: Runtime, message: Notification,
           settings: ChannelSettings, summary: DispatchSummary) -> Outgoing | None:
     """Lease the message for sending (its attempt counted, its next try pushed past the
-    lease), or settle it here: an outdated reminder is cancelled, a template that does not
+    lease), or settle it here: an outdated notice is cancelled, a template that does not
     render is a failed attempt."""
-    why = reminder_outdated(session, message)
+    why = notice_outdated(session, message)
     if why is not None:
         message.state, message.last_error = "cancelled", why
         session.add(message)

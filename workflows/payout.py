@@ -20,6 +20,7 @@ from claims.models import RemittanceItem as RemittanceItemRow
 from claims.money import format_fen
 from claims.runtime import Runtime
 from workflows import notify
+from workflows.batch import lock_batches
 from workflows.errors import Conflict, FieldError, Forbidden, RuleFailed
 from workflows.lifecycle import BY_REMITTANCE, EVENTS_BY_NAME, STATES
 from workflows.transitions import fire
@@ -96,7 +97,9 @@ def apply_decisions(session: Session, runtime: Runtime, batch: Batch,
         raise RuleFailed("Too many decisions in one upload.",
                          [FieldError("decisions", "too_many",
                                      f"At most {MAX_DECISIONS} decisions at once.")])
-    # One decisions upload per batch at a time: returns lower the batch's totals.
+    # One decisions upload per batch at a time: returns lower the batch's totals. The batch
+    # lock first, as deliveries and single returns take it: one lock order, no deadlock.
+    lock_batches(session)
     session.refresh(batch, with_for_update=True)
     claims = _claims_by_no(session, (d.claim_no for d in decisions if d.claim_no))
     first_row: dict[str, str] = {}
@@ -215,12 +218,10 @@ def record_remittance(session: Session, runtime: Runtime, *, reference: str, rec
     taken = select(Remittance.id).where(Remittance.reference == reference)
     if session.exec(taken).first() is not None:
         raise _duplicate_reference(reference)
-    claims = _claims_by_no(session, (line.claim_no for line in items))
-    errors = _check_remittance(runtime, received_on, total_amount, items, claims,
-                               _delivered_on(session, runtime, claims.values()))
-    if errors:
-        raise RuleFailed("The remittance does not reconcile; nothing was recorded.", errors)
-    with session.begin_nested():
+    with session.begin_nested():  # a refusal below takes the remittance row back with it
+        # The reference is written before the claims are locked: the same remittance posted
+        # twice at once waits here on the first, and is told it is a duplicate (409), not
+        # that its claims' money was received already (422).
         remittance = Remittance(reference=reference, received_on=received_on,
                                 total_amount=total_amount, recorded_by=actor.username)
         session.add(remittance)
@@ -229,6 +230,11 @@ def record_remittance(session: Session, runtime: Runtime, *, reference: str, rec
                 session.flush()
         except IntegrityError:  # another clerk recorded the same reference a moment ago
             raise _duplicate_reference(reference) from None
+        claims = _claims_by_no(session, (line.claim_no for line in items))
+        errors = _check_remittance(runtime, received_on, total_amount, items, claims,
+                                   _delivered_on(session, runtime, claims.values()))
+        if errors:
+            raise RuleFailed("The remittance does not reconcile; nothing was recorded.", errors)
         assert remittance.id is not None
         for line in items:
             claim, member = claims[line.claim_no]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, select
 
@@ -125,6 +126,12 @@ def fire(session: Session, runtime: Runtime, claim: Claim, event: str, actor: Ac
         session.flush()  # the version check: UPDATE ... WHERE version = :seen
     except StaleDataError:
         raise VersionMismatch("The claim changed meanwhile; reload it and try again.") from None
+    except IntegrityError as error:
+        # The one unique value an event sets: a receipt number another clerk's collection
+        # took between our check and our write (the check above saw it not yet committed).
+        if "receipt_no" not in str(error.orig):
+            raise
+        raise _duplicate_receipt() from None
     assert claim.version == version + 1
     audit = ClaimEvent(claim_id=claim.id, event=event, from_state=from_state,
                        to_state=claim.state, version=claim.version, actor=actor.username,
@@ -285,6 +292,12 @@ def _schedule_onsite(firing: Firing) -> None:
     firing.payload = {"date": when.isoformat(), "place": claim.onsite_place}
 
 
+def _duplicate_receipt() -> Conflict:
+    message = "This receipt number is used already."
+    return Conflict(message, [FieldError("receipt_no", "duplicate_receipt", message)],
+                    code="duplicate_receipt")
+
+
 def _collect(firing: Firing) -> None:
     claim, fields, session = firing.claim, firing.fields, firing.session
     member = session.get(Member, claim.member_id)
@@ -307,10 +320,7 @@ def _collect(firing: Firing) -> None:
         raise RuleFailed("The collection breaks a rule.", errors)
     taken = session.exec(select(Claim.claim_no).where(Claim.receipt_no == fields["receipt_no"]))
     if taken.first() is not None:
-        raise Conflict("This receipt number is used already.",
-                       [FieldError("receipt_no", "duplicate_receipt",
-                                   "This receipt number is used already.")],
-                       code="duplicate_receipt")
+        raise _duplicate_receipt()
     claim.paid_amount = fields["amount"]
     claim.receipt_no = fields["receipt_no"]
     claim.proxy_name, claim.proxy_reference = proxy

@@ -26,6 +26,7 @@ from claims.schemas.claims import (
     ClaimQuerySchema,
     ClaimSchema,
 )
+from workflows.batch import lock_batches_for
 from workflows.errors import Conflict, VersionMismatch
 from workflows.intake import draft_claim, save_drafted_claim
 from workflows.lifecycle import STATES, allowed_events
@@ -286,8 +287,9 @@ class ClaimEventsView(MethodView):
     def post(self, fields: dict[str, Any], claim_no: str) -> Any:
         """Fire a lifecycle event (SPEC §3) on the claim."""
         session = get_session()
-        claim = load_claim(claim_no, for_update=True)[0]
         event = fields.pop("event")
+        lock_batches_for(session, event)
+        claim = load_claim(claim_no, for_update=True)[0]
         fire(session, get_runtime(), claim, event, current_actor(), fields,
              expected_version=expected_version())
         row = load_claim(claim_no)

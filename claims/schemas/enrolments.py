@@ -28,6 +28,7 @@ class EnrolmentSchema(ma.Schema):
 
 
 class EnrolmentQuerySchema(QuerySchema):
-    member_id = ma.fields.Integer()
+    # An id column is INTEGER: a larger number is no member (PostgreSQL refused to compare).
+    member_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=2**31 - 1))
     unit_code = UnitCode(max_length=40)
     product_code = Text(max_length=40)

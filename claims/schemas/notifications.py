@@ -8,7 +8,8 @@ from claims.schemas.common import InputSchema, QuerySchema
 from claims.schemas.fields import Text
 from config.notification_templates import template_names
 
-# cancelled: a reminder not sent because its claim moved on (workflows.notify.REMINDED_STATES)
+# cancelled: a reminder not sent because its claim moved on, or a payout notice whose money
+# was collected first (workflows.notify.notice_outdated)
 STATES = ("pending", "sent", "failed", "cancelled")
 RECIPIENTS = ("unit", "worker", "county")
 

@@ -19,6 +19,7 @@ from claims.rules import assessed_late
 from claims.runtime import get_runtime, get_session
 from claims.web.console import console
 from claims.web.forms import CAUSES, Errors, domain_errors, read_event, schema_errors
+from workflows.batch import lock_batches_for
 from workflows.errors import DomainError
 from workflows.facts import claim_facts
 from workflows.lifecycle import BY_CLAIM, EVENTS_BY_NAME, LOG_EVENT, STATES, allowed_events
@@ -164,6 +165,7 @@ def claim_page(claim_no: str) -> Any:
 def fire_event(claim_no: str, event: str) -> Any:
     """Fire one event from its form; the hidden version is the If-Match (a lost update is 412)."""
     db, runtime = get_session(), get_runtime()
+    lock_batches_for(db, event)
     claim = load_claim(claim_no, for_update=True)[0]
     spec = EVENTS_BY_NAME.get(event)
     takes = spec.required + spec.optional if spec else ()
