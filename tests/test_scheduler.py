@@ -86,6 +86,17 @@ class World:
         """A `mutualaid scheduler` process."""
         return self.start(["scheduler"], self.env(schedules))
 
+    def two_schedulers(self, schedules: str) -> tuple[subprocess.Popen[bytes],
+                                                      subprocess.Popen[bytes]]:
+        """Two scheduler processes: (the active one, the one standing by), once both are."""
+        by_runner = {runner(p): p for p in (self.scheduler(schedules), self.scheduler(schedules))}
+        holder = wait_until(lambda: self.holder() in by_runner and self.holder(), STARTUP,
+                            "a scheduler to become active")
+        active = by_runner.pop(holder)
+        [standby] = by_runner.values()
+        wait_until(lambda: self.logged(standby, "scheduler standing by"), STARTUP, "a standby")
+        return active, standby
+
     def ready_claim(self) -> str:
         claim_no = self.county.claim()["claim_no"]
         assert self.county.fire(claim_no, "verify").status_code == 200
@@ -133,13 +144,7 @@ def world(app, county, database_url, tmp_path) -> Iterator[World]:
 def test_two_schedulers_seal_one_batch_and_the_standby_takes_over_when_the_active_dies(
         world):
     first = world.ready_claim()
-    processes = [world.scheduler(EVERY_2_SECONDS), world.scheduler(EVERY_2_SECONDS)]
-    by_runner = {runner(p): p for p in processes}
-    holder = wait_until(lambda: world.holder() in by_runner and world.holder(), STARTUP,
-                        "a scheduler to become active")
-    active = by_runner.pop(holder)
-    [standby] = by_runner.values()
-    wait_until(lambda: world.logged(standby, "scheduler standing by"), STARTUP, "a standby")
+    active, standby = world.two_schedulers(EVERY_2_SECONDS)
     wait_until(lambda: world.state_of(first) == "batched", what="the first claim sealed")
     second = world.ready_claim()
     wait_until(lambda: world.state_of(second) == "batched", what="the second claim sealed")
@@ -312,13 +317,7 @@ def test_a_standby_ends_the_connection_of_a_leader_frozen_past_the_lease(world):
 
 def test_a_frozen_active_scheduler_is_replaced_and_stands_down_when_it_wakes(world):
     postgres_only(world)
-    processes = [world.scheduler(EVERY_2_SECONDS), world.scheduler(EVERY_2_SECONDS)]
-    by_runner = {runner(p): p for p in processes}
-    holder = wait_until(lambda: world.holder() in by_runner and world.holder(), STARTUP,
-                        "a scheduler to become active")
-    frozen = by_runner.pop(holder)
-    [standby] = by_runner.values()
-    wait_until(lambda: world.logged(standby, "scheduler standing by"), STARTUP, "a standby")
+    frozen, standby = world.two_schedulers(EVERY_2_SECONDS)
     wait_until(lambda: any(run.outcome == "ok" for run in world.runs()), what="a run")
     frozen.send_signal(signal.SIGSTOP)  # its kernel keeps its connection, and lock, open
     frozen_at = datetime.now(UTC)
