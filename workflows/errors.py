@@ -75,8 +75,9 @@ class TooManyRequests(DomainError):
     status = 429
     code = "too_many_requests"
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: int,
+                 errors: list[FieldError] | None = None) -> None:
+        super().__init__(message, errors)
         self.retry_after = retry_after
 
     def extra(self) -> dict[str, object]:

@@ -22,7 +22,7 @@ from claims.auth import Actor, actor_for_token
 from claims.ratelimit_store import file_uri
 from claims.runtime import get_reads
 from config.settings import Settings
-from workflows.errors import TooManyRequests
+from workflows.errors import FieldError, TooManyRequests
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Paths under /api/v1 that need no token (SPEC §7), and the methods that are open on them.
@@ -211,9 +211,10 @@ class RegisterProbes(WindowCounts):
             return
         seconds = self.wait_seconds(self.item, self.SCOPE, actor.username)
         if seconds is not None:
-            raise TooManyRequests(
-                "Too many ID numbers registered with other units were submitted today; the "
-                "county office can register or move these members.", seconds)
+            message = ("Too many rosters naming ID numbers registered with other units were "
+                       "checked today; the county office can register or move these members.")
+            raise TooManyRequests(message, seconds,
+                                  [FieldError("file", "too_many_requests", message)])
 
     def spend(self, actor: Actor) -> None:
         """A request of a unit staff user named ID numbers registered with another unit."""

@@ -42,6 +42,8 @@ ROSTER_MESSAGES: dict[str, Any] = {
     "empty_upload": _l("文件是空的"),
     "empty_file": _l("文件中没有职工数据"),
     "too_many_rows": _l("行数过多，请分批导入"),
+    "too_many_requests": _l("今天已多次提交含其他单位职工身份证号码的名册，"
+                            "请明天再试，或联系县总工会办理"),
     "file_too_large": _l("文件过大"),
 }
 
