@@ -127,6 +127,21 @@ def test_the_list_filters_by_claim_number_and_unit(client: FlaskClient, county: 
     assert 'id="cause-error" role="alert">请从列表中选择' in answer and "审核结果" not in answer
 
 
+def test_the_list_finds_a_workers_claims_by_name(client: FlaskClient, county: County) -> None:
+    unit = county.unit()["code"]
+    xie, other = county.member(unit, name="谢娜娟"), county.member(unit, name="王强")
+    for member in (xie, other):
+        county.enrol(member)
+    mine, theirs = county.claim(xie), county.claim(other)
+    county.unit_staff(unit)
+    sign_in(client, county, f"staff-{unit}")
+    html = client.get("/console/claims?name=娜娟").get_data(as_text=True)
+    assert mine["claim_no"] in html and theirs["claim_no"] not in html
+    assert "共 1 件" in html and 'value="娜娟"' in html
+    spaced = client.get("/console/claims?name=谢　娜娟").get_data(as_text=True)  # as typed
+    assert mine["claim_no"] in spaced
+
+
 def test_the_list_says_how_many_documents_a_claim_still_lacks(client: FlaskClient,
                                                                county: County) -> None:
     lacking = county.claim(documents=["claim_form", "id_card"])

@@ -37,9 +37,10 @@ from claims.auth import (
     revoke_digest,
     token_digest,
 )
-from claims.models import Claim, Notification, User
+from claims.models import Claim, Member, Notification, User
 from claims.money import format_fen
 from claims.runtime import get_reads, get_runtime, get_session
+from claims.schemas.fields import normal_name
 from claims.web.forms import FIELD_LABELS
 from workflows.lifecycle import STATES
 from workflows.reminders import overdue_batches, overdue_days
@@ -250,22 +251,27 @@ def claims() -> str:
     unit_code = request.args.get("unit_code", "").strip().upper()[:40]  # codes are upper-case
     product = request.args.get("product_code", "")
     number = request.args.get("q", "").strip()[:40]
+    name = normal_name(request.args.get("name", ""))[:100]  # 张　三 finds 张三
     filters = ({"state": state} if state in STATES else {}) | (
         {"unit_code": unit_code} if unit_code else {}) | (
         {"product_code": product} if get_runtime().catalogue.get(product) else {})
     conditions = claim_list_conditions(filters)
     if number:
         conditions.append(Claim.claim_no.contains(number, autoescape=True))  # type: ignore
+    if name:  # a condition on the claim table, as visible_claim_ids needs
+        conditions.append(Claim.member_id.in_(  # type: ignore[attr-defined]
+            sa.select(Member.id).where(Member.name.contains(name, autoescape=True))))
     newest_first = Claim.id.desc()  # type: ignore[union-attr]
     query = visible_claims().where(*conditions).order_by(newest_first)
     from claims.web.console_kit import paged  # console_kit builds on this module
 
-    total = None  # a part of a claim number: paged() counts the matching claims' ids
-    if not number:  # by state, unit and product only: the claim tally, as the API's list
+    total = None  # a part of a claim number or name: paged() counts the matching claims' ids
+    if not (number or name):  # by state, unit and product only: the claim tally, as the API's
         total = tallied_total(get_session(), filters,
                               g.actor.unit_id if g.actor.is_unit_staff else None)
     listed = paged(query, {"state": state, "unit_code": unit_code,
-                           "product_code": filters.get("product_code", ""), "q": number},
+                           "product_code": filters.get("product_code", ""), "q": number,
+                           "name": name},
                    total=total,
                    keyed=(Claim.id, visible_claim_ids(conditions).order_by(newest_first)))
     return render_template("console/claims.html", rows=[claim_view(*r) for r in listed.rows],
