@@ -105,3 +105,16 @@ def test_the_same_remittance_posted_twice_at_once_answers_201_and_409(app, count
         assert sorted(a.status_code for a in answers) == [201, 409], [a.json for a in answers]
         refused = next(a for a in answers if a.status_code == 409)
         assert refused.json["code"] == "duplicate_reference"
+
+
+def test_the_counters_notice_not_sent_before_an_on_site_payment_was_set_is_cancelled(
+        app, county):
+    [claim] = approved_claims(app, county, ["6000.00"])
+    assert remit(county, [claim]).status_code == 201
+    on_site = county.fire(claim["claim_no"], "schedule_onsite",
+                          date=county.today.isoformat(), place="单位会议室")
+    assert on_site.status_code == 200, on_site.json
+    summary = dispatch_due(app.extensions["mutualaid"])
+    assert (summary.sent, summary.cancelled) == (1, 2)  # the meeting's notice only
+    outbox = app.extensions["mutualaid"].settings.instance_path / "outbox"
+    assert [p.name.split("-", 1)[1] for p in outbox.glob("*/*.txt")] == ["onsite_scheduled.txt"]

@@ -29,8 +29,13 @@ COUNTY = "county"  # the county office itself (overdue batches)
 # reminder still in the outbox is cancelled rather than sent (notice_outdated).
 REMINDED_STATES = {"remind_uncollected": "notified", "chase_materials": "pending_materials"}
 # A payout notice sends the worker to collect: once the money is paid (on site, within the
-# minute before the dispatch), it would send them for money already in their hands.
-PAYOUT_NOTICES = frozenset({"funds_received", "funds_received_worker", "onsite_scheduled"})
+# minute before the dispatch), it would send them for money already in their hands; and the
+# counter's notices are wrong once the claim is to be paid at a meeting instead.
+OUTDATED_IN: dict[str, frozenset[str]] = {
+    "funds_received": frozenset({"onsite_scheduled", "collected"}),
+    "funds_received_worker": frozenset({"onsite_scheduled", "collected"}),
+    "onsite_scheduled": frozenset({"collected"}),
+}
 
 
 def queue(session: Session, *, claim: Claim | None, recipient_kind: str, template: str,
@@ -244,13 +249,16 @@ class Outgoing:
 
 def notice_outdated(session: Session, message: Notification) -> str | None:
     """Why a message waiting in the outbox is no longer true, or None: a reminder whose claim
-    left the state it reminds of, a payout notice whose money was collected meanwhile."""
+    left the state it reminds of, a payout notice whose money was collected meanwhile (or
+    moved to an on-site payment, for the counter's notices)."""
     waits_in = REMINDED_STATES.get(message.template)
-    payout = message.template in PAYOUT_NOTICES
-    if (waits_in is None and not payout) or message.claim_id is None:
+    outdated_in = OUTDATED_IN.get(message.template)
+    if (waits_in is None and outdated_in is None) or message.claim_id is None:
         return None
     claim = session.get(Claim, message.claim_id)
-    if claim is None or claim.state == waits_in or (payout and claim.state != "collected"):
+    if claim is None or claim.state == waits_in:
+        return None
+    if outdated_in is not None and claim.state not in outdated_in:
         return None
     return f"not sent: the claim is now {claim.state}"
 
