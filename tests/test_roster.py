@@ -326,10 +326,17 @@ def test_the_console_page_checks_first_lists_every_bad_row_then_imports(
             "csrf_token": csrf_token(client, "/console/members/import")})
 
     bad = send(xlsx([("李明", bad_check_digit(new_id_number()), None, unit) + (None,) * 4,
-                     ("王强", new_id_number(), None, "NOPE") + (None,) * 4]), "import")
+                     ("王强", new_id_number(), None, "NOPE") + (None,) * 4,
+                     ("赵丽", new_id_number(), None, unit, "住院险", 1, "2027-01-01",
+                      "2027-12-31"),
+                     ("钱芳", new_id_number(), None, unit, "inpatient", 1, "2027-02-30",
+                      "2027-12-31")]), "import")
     assert bad.status_code == 422
     assert "身份证号码校验位不正确" in bad.text and "没有此单位代码" in bad.text
     assert "<td class=\"num\">3</td>" in bad.text and "<td class=\"num\">4</td>" in bad.text
+    # What to write instead: the catalogue's names, the date's form.
+    assert "没有此险种；可填：住院医疗互助保障、意外伤害互助保障" in bad.text
+    assert "请写作 2027-01-01" in bad.text
     good = xlsx([("李明", new_id_number(), None, unit) + (None,) * 4])
     checked = send(good, "check")
     assert checked.status_code == 200 and "预检通过" in checked.text

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from claims.api.roster import checked_import
-from claims.runtime import get_session
+from claims.runtime import get_runtime, get_session
 from claims.schemas.roster import LABELS, MAX_ROSTER_BYTES, read_roster
 from claims.web.console import console
 from claims.web.forms import chinese
@@ -30,7 +30,6 @@ ROSTER_MESSAGES: dict[str, Any] = {
     "duplicate_in_file": _l("文件中身份证号码重复"),
     "unknown_unit": _l("没有此单位代码"),
     "other_unit": _l("只能导入本单位的职工"),
-    "unknown_product": _l("没有此险种"),
     "overlapping_enrolment": _l("与已有参保期间重叠"),
     "shares": _l("参保份数超出允许范围"),
     "end_before_start": _l("止保日期早于起保日期"),
@@ -68,6 +67,11 @@ _DETAILED: dict[str, tuple[re.Pattern[str], Any]] = {
 
 
 def _message(code: str, message: str) -> str:
+    if code == "unknown_product":  # what may be written instead: the catalogue's names
+        names = _("、").join(p.name for p in get_runtime().catalogue.products.values())
+        return _("没有此险种；可填：%(names)s（或其代码）", names=names)
+    if code == "invalid_date":
+        return _("日期格式不正确，请写作 2027-01-01，或设为 Excel 的日期格式")
     detailed = _DETAILED.get(code)
     found = detailed[0].search(message) if detailed else None
     if detailed and found:
