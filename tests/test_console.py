@@ -309,6 +309,20 @@ def test_a_missing_event_field_is_shown_beside_it(client: FlaskClient, county: C
     assert county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json["state"] == "logged"
 
 
+def test_withdrawing_on_the_page_asks_for_a_tick_first(client: FlaskClient,
+                                                        county: County) -> None:
+    claim = county.claim()
+    sign_in(client, county)
+    path = f"/console/claims/{claim['claim_no']}/events/withdraw"
+    unticked = post_form(client, path, {"reason": "登记错了", "version": claim["version"]})
+    assert unticked.status_code == 422 and "请勾选确认撤回" in unticked.get_data(as_text=True)
+    assert county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json["state"] == "logged"
+    ticked = post_form(client, path, {"reason": "登记错了", "version": claim["version"],
+                                      "confirm": "1"})
+    assert ticked.status_code == 303
+    assert county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json["state"] == "withdrawn"
+
+
 def test_logging_a_claim_through_the_form(client: FlaskClient, county: County) -> None:
     member = county.member()
     county.enrol(member)

@@ -18,7 +18,14 @@ from claims.models import Claim, ClaimEvent, Remittance, RemittanceItem
 from claims.rules import assessed_late
 from claims.runtime import get_runtime, get_session
 from claims.web.console import console
-from claims.web.forms import CAUSES, Errors, domain_errors, read_event, schema_errors
+from claims.web.forms import (
+    CAUSES,
+    Errors,
+    chinese,
+    domain_errors,
+    read_event,
+    schema_errors,
+)
 from workflows.batch import lock_batches_for
 from workflows.errors import DomainError
 from workflows.facts import claim_facts
@@ -172,6 +179,12 @@ def fire_event(claim_no: str, event: str) -> Any:
     typed = {k: v for k, v in request.form.items() if k not in ("csrf_token", "id_number")}
     try:
         fields = read_event(request.form, event, takes)
+        if event == "withdraw" and not request.form.get("confirm"):  # the page's box only
+            db.rollback()
+            errors: Errors = {"confirm": [_("请勾选确认撤回")]}
+            if not fields.get("reason"):
+                errors["reason"] = [chinese("required", "")]
+            return _claim_page(claim_no, 422, failed=event, typed=typed, errors=errors)
         version = request.form.get("version", "")
         fire(db, runtime, claim, event, g.actor, fields,
              expected_version=int(version) if version.isdigit() else None)
