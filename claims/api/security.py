@@ -192,8 +192,9 @@ class WindowCounts:
 
 
 class RegisterProbes(WindowCounts):
-    """Unit staff learning that ID numbers are registered with another unit (a roster row, a
-    new member): the register's uniqueness answers it, and enough answers unmask an ID number
+    """Unit staff learning that ID numbers are registered with another unit (a roster's rows;
+    registering one member is county work): the register's uniqueness answers it, and enough
+    answers unmask an ID number
     shown masked elsewhere (its hidden middle is a birth date: a few thousand candidates). A
     roster says only how many of its rows are such, never which, and each user may come upon
     them in PROBES_PER_DAY requests a day; then 429 until the oldest is a day old."""
@@ -206,7 +207,7 @@ class RegisterProbes(WindowCounts):
         self.item = parse(self.PROBES_PER_DAY)
 
     def refuse_if_spent(self, actor: Actor) -> None:
-        """Before a unit staff user's roster or new member: TooManyRequests once spent."""
+        """Before a unit staff user's roster is checked: TooManyRequests once spent."""
         if not actor.is_unit_staff:
             return
         seconds = self.wait_seconds(self.item, self.SCOPE, actor.username)
