@@ -525,3 +525,26 @@ def test_a_beneficiary_on_a_claim_that_is_not_a_death_answers_422(county, member
 def test_death_must_be_a_json_boolean(county, member, death):
     refused(log(county, accident_body(county, member, death=death, beneficiary=beneficiary())),
             "death")
+
+
+def test_a_claim_that_with_others_undecided_would_pass_the_years_cap_is_flagged(county):
+    """SPEC §2 counts only approved-to-collected claims as paid; two claims in flight may
+    each be estimated up to the whole of what is left. The second is logged with a warning."""
+    member = county.member()
+    year = county.today.year - 1  # a whole year behind us: all three stays fall in it
+    county.enrol(member, start=date(year, 1, 1), end=county.today + timedelta(days=30))
+
+    def stay(month: int, **fields: str) -> dict:
+        first_day = date(year, month, 1).isoformat()
+        return created(log(county, county.claim_body(
+            member, incident_date=first_day, admission_date=first_day,
+            discharge_date=date(year, month, 6).isoformat(), **fields)))
+
+    first = stay(6, self_paid="12000.00", total_expense="20000.00")  # one share: 5,000 a year
+    assert first["estimate"] == "5000.00" and first["warnings"] == []
+    second = stay(7)
+    assert second["estimate"] == "1250.00"  # the estimate itself is SPEC §2's
+    assert any("另有未决理赔" in warning for warning in second["warnings"])
+    assert county.fire(first["claim_no"], "withdraw", reason="登记错了").status_code == 200
+    third = stay(8)
+    assert not any("另有未决理赔" in warning for warning in third["warnings"])  # 2,500 of 5,000

@@ -50,6 +50,9 @@ _EARLIER = _C.alias("earlier")
 # rewrites on every execution.
 _PAID = _EARLIER.c.state.in_([sa.literal(state) for state in PAID_STATES])
 _LIVE = _EARLIER.c.state.not_in([sa.literal(state) for state in ENDED_UNPAID])
+# Live and not decided yet: estimates the yearly cap does not count as paid (SPEC §2), which
+# may all be approved in the end.
+_PENDING = _EARLIER.c.state.not_in([sa.literal(state) for state in PAID_STATES + ENDED_UNPAID])
 
 
 def _members_claims(*conditions: Any) -> Any:
@@ -75,6 +78,10 @@ MEMBER_AND_CLAIMS = (
         _paid(_EARLIER.c.incident_date >= sa.bindparam("year_start"),
               _EARLIER.c.incident_date <= sa.bindparam("year_end")).label("paid_this_year"),
         _paid().label("paid_lifetime"),
+        sa.select(sa.func.coalesce(sa.func.sum(_EARLIER.c.estimate), 0))
+        .where(_members_claims(_PENDING, _EARLIER.c.incident_date >= sa.bindparam("year_start"),
+                               _EARLIER.c.incident_date <= sa.bindparam("year_end")))
+        .scalar_subquery().label("pending_this_year"),
         sa.select(_EARLIER.c.claim_no)
         .where(_members_claims(_EARLIER.c.incident_date == sa.bindparam("incident_date"), _LIVE))
         .order_by(_EARLIER.c.id).limit(1).scalar_subquery().label("duplicate_no"))
@@ -248,6 +255,8 @@ def draft_claim(reads: Reads, product_catalogue: Catalogue, actor: Actor,
     if member.enrolment_id is None:
         warnings.append("出险日期不在该职工此险种的保障期内，核验时将不予通过。")
     warnings += _assessment_warnings(product, facts)
+    if _over_the_years_cap(product, member, claim.estimate):
+        warnings.append(OVER_YEARLY_CAP)
     if member.duplicate_no is not None:
         warnings.append(
             f"同一职工、险种和出险日期已有理赔 {member.duplicate_no}，本件不能核验通过。")
@@ -256,6 +265,20 @@ def draft_claim(reads: Reads, product_catalogue: Catalogue, actor: Actor,
 
 # The disability assessment's period (SPEC §2: within 180 days of the accident), as warnings: the
 # city office decides, and the clerk may log the claim with the assessment the unit brought.
+# Each estimate takes the year's cap less what was paid; claims still undecided are not paid,
+# so two in flight may each take all that is left (the city office decides; the clerk knows).
+OVER_YEARLY_CAP = "该职工本年度此险种另有未决理赔，与本件估算合计超过年度剩余限额，以市总核准为准。"
+
+
+def _over_the_years_cap(product: Product, member: Any, estimate: int) -> bool:
+    caps = [b.cap for b in product.benefits if b.cap_period == "year" and b.cap is not None]
+    pending = int(member.pending_this_year)
+    if not caps or not pending:
+        return False
+    left = sum(caps) * (member.shares or 0) - int(member.paid_this_year)
+    return pending + estimate > left
+
+
 ASSESSED_LATE = "伤残鉴定日期晚于产品规定的鉴定期限，估算未计伤残互助金，请核实。"
 ASSESSMENT_DATE_MISSING = "未填伤残鉴定日期，无法核对是否在规定期限内鉴定。"
 
