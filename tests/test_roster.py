@@ -244,6 +244,7 @@ def test_unit_staff_cannot_use_the_register_to_unmask_another_units_id_numbers(
             for i, number in enumerate(candidates)]  # 5 shares: every row asks too many
     answer = upload(staff, xlsx(rows), dry_run="true")
     assert answer.status_code == 200 and answer.json["other_unit_rows"] == 1
+    assert answer.json["invalid_rows"] == len(rows)  # the withheld row counted once
     errors = answer.json["errors"]
     # Every row's own problem is told alike, the registered one's too; no enrolment of the
     # other unit's member shows through (its dates overlap the row's).

@@ -137,7 +137,8 @@ class _Checker:
         # enrolments, no row of its own among the problems): the answer must not tell.
         enrolment, enrolment_problems_ = self._enrolment(row, None if withheld else existing)
         problems.extend(enrolment_problems_)
-        self.report.withheld += withheld
+        if withheld:
+            self.report.withheld_rows.add(row.number)
         if problems or withheld:
             self.report.problems.extend(problems)
             return

@@ -67,11 +67,15 @@ class RosterReport:
     warnings: list[str] = field(default_factory=list)
     # Unit staff's rows whose ID number another unit's member holds: counted, never named
     # (which rows would tell, for each ID number tried, whether it is registered).
-    withheld: int = 0
+    withheld_rows: set[int] = field(default_factory=set)
+
+    @property
+    def withheld(self) -> int:
+        return len(self.withheld_rows)
 
     @property
     def invalid_rows(self) -> int:
-        return len({p.row for p in self.problems} | set(range(-self.withheld, 0)))
+        return len({p.row for p in self.problems} | self.withheld_rows)
 
     def errors(self, roster: Roster) -> list[dict[str, Any]]:
         """Each problem as the API's error item, named rows.<row>.<header>, plus its row; the
