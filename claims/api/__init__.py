@@ -27,9 +27,11 @@ def init_api(app: Flask) -> Api:
         units,
         visits,
     )
+    from claims.api.document import ErrorAnswers, typed_fields
     from claims.api.security import authenticate
 
-    api = Api(app)
+    api = Api(app, spec_kwargs={"extra_plugins": [ErrorAnswers(app)]})
+    api.ma_plugin.converter.add_attribute_function(typed_fields)  # type: ignore[union-attr]
     modules = (auth, units, members, products, enrolments, claims, batches, decisions,
                remittances, notifications, jobs, status, roster, visits, reports, reasons,
                reconciliation)

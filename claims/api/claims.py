@@ -147,6 +147,16 @@ def receipt_page(claim: Claim, member: Member, unit_code: str,
         back_url=back_url)
 
 
+# The claim's version in its answers, and If-Match on events (SPEC §3), as the document says.
+ETAG = {"ETag": {"description": 'The claim\'s version, quoted ("3"): send it as If-Match with '
+                                "an event to have it refused (412) if the claim changed since",
+                 "schema": {"type": "string"}}}
+IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+            "description": 'The claim\'s ETag ("3", 3 or W/"3"), or *: the event applies only '
+                           "to that version, else 412 version_mismatch. Without it the event "
+                           "applies to the current version."}
+
+
 def etag_headers(claim: Claim) -> dict[str, str]:
     return {"ETag": f'"{claim.version}"'}
 
@@ -230,7 +240,7 @@ class ClaimsView(MethodView):
 
     @ANY_STAFF
     @blp.arguments(ClaimInSchema)
-    @blp.response(201, ClaimSchema)
+    @blp.response(201, ClaimSchema, headers=ETAG)
     def post(self, fields: dict[str, Any]) -> Any:
         """Log a claim brought by a unit union: estimate and missing documents come back."""
         runtime, actor, today = get_runtime(), current_actor(), get_runtime().today()
@@ -246,7 +256,7 @@ class ClaimsView(MethodView):
 @blp.route("/<string:claim_no>")
 class ClaimView(MethodView):
     @ANY_STAFF
-    @blp.response(200, ClaimSchema)
+    @blp.response(200, ClaimSchema, headers=ETAG)
     def get(self, claim_no: str) -> Any:
         """One claim; its ETag names its version, for If-Match on events."""
         row = load_claim(claim_no)
@@ -281,8 +291,11 @@ class ClaimEventsView(MethodView):
 
     @ANY_STAFF
     @blp.arguments(ClaimEventInSchema)
-    @blp.response(200, ClaimSchema)
-    @blp.alt_response(409, description="The event does not leave from the claim's state")
+    @blp.response(200, ClaimSchema, headers=ETAG)
+    @blp.doc(parameters=[IF_MATCH])
+    @blp.alt_response(403, description="The caller's role may not fire this event")
+    @blp.alt_response(409, description="The event does not leave from the claim's state: "
+                                       "`allowed_events` lists those that do")
     @blp.alt_response(412, description="If-Match names an older version")
     def post(self, fields: dict[str, Any], claim_no: str) -> Any:
         """Fire a lifecycle event (SPEC §3) on the claim."""

@@ -22,14 +22,20 @@ blp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs",
                 description="Scheduled jobs and their runs")
 
 
+OUTCOMES = ("running", "ok", "failed", "abandoned")
+TRIGGERS = ("schedule", "manual")
+
+
 class JobRunSchema(ma.Schema):
     id = ma.fields.Integer()
     job = ma.fields.String()
-    trigger = ma.fields.String(metadata={"description": "schedule or manual"})
+    trigger = ma.fields.String(metadata={"enum": list(TRIGGERS)})
     scheduled_for = ma.fields.AwareDateTime(allow_none=True)
     started_at = ma.fields.AwareDateTime()
     finished_at = ma.fields.AwareDateTime(allow_none=True)
-    outcome = ma.fields.String(metadata={"description": "running, ok or failed"})
+    outcome = ma.fields.String(metadata={
+        "enum": list(OUTCOMES), "description": "abandoned: the process running it stopped, a "
+                                               "later start found it unfinished"})
     summary = ma.fields.Dict()
 
 
@@ -53,9 +59,8 @@ class JobRunInSchema(InputSchema):
 
 class JobRunQuerySchema(QuerySchema):
     job = Text()
-    outcome = ma.fields.String(validate=ma.validate.OneOf(("running", "ok", "failed",
-                                                           "abandoned")))
-    trigger = ma.fields.String(validate=ma.validate.OneOf(("schedule", "manual")))
+    outcome = ma.fields.String(validate=ma.validate.OneOf(OUTCOMES))
+    trigger = ma.fields.String(validate=ma.validate.OneOf(TRIGGERS))
 
 
 @blp.route("")

@@ -118,7 +118,7 @@ class ReconciliationView(MethodView):
     @STAFF_ONLY
     @blp.arguments(ReconciliationQuerySchema, location="query")
     @blp.response(200, ReconciliationSchema)
-    @blp.doc(responses={"200": {"content": {
+    @blp.doc(responses={"200": {"description": "The reconciliation, as JSON or XLSX", "content": {
         "application/json": {"schema": ReconciliationSchema},
         XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}}}}})
     @blp.alt_response(422, description="An unknown filter, batch or unit")

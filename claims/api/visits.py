@@ -100,7 +100,7 @@ class VisitsExportView(MethodView):
     @blp.arguments(VisitExportQuerySchema, location="query")
     @blp.response(200, {"format": "binary", "type": "string"},
                   content_type=XLSX_MIMETYPE, description="The list as XLSX (or CSV)")
-    @blp.doc(responses={"200": {"content": {
+    @blp.doc(responses={"200": {"description": "The visit list as XLSX or CSV", "content": {
         XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}},
         "text/csv": {"schema": {"type": "string"}}}}})
     def get(self, query: dict[str, Any]) -> Response:

@@ -20,7 +20,7 @@ class BatchRunInSchema(InputSchema):
 
 
 class BatchEventInSchema(InputSchema):
-    event = Text(required=True, max_length=40)
+    event = Text(required=True, max_length=40, metadata={"enum": ["deliver"]})
 
 
 class ManifestQuerySchema(QuerySchema):

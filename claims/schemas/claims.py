@@ -18,7 +18,19 @@ from claims.schemas.fields import (
     UnitCode,
 )
 from workflows.intake import EXPENSE_FIELDS
-from workflows.lifecycle import STATES
+from workflows.lifecycle import EVENTS, LOG_EVENT, STATES
+
+_STATE = {"enum": list(STATES)}
+_EVENT_NAMES = [spec.name for spec in EVENTS]
+
+
+def _event_fields() -> str:
+    """Which body fields each event takes, from the lifecycle table."""
+    parts = []
+    for spec in EVENTS:
+        needs = [*spec.required, *(f"{name} (optional)" for name in spec.optional)]
+        parts.append(f"{spec.name}: {', '.join(needs) or 'nothing more'}")
+    return "; ".join(parts)
 
 REQUIRED = "Missing data for required field."
 
@@ -39,6 +51,17 @@ class BeneficiaryInSchema(InputSchema):
 
 
 class ClaimInSchema(InputSchema):
+    class Meta:
+        description = (
+            "Required: id_number, product_code, cause, incident_date, and total_expense, "
+            "insurance_paid and self_paid unless the product pays a lump sum. "
+            "insurance_paid + self_paid may not exceed total_expense. admission_date and "
+            "discharge_date go with a hospital stay; disability_grade (1-10) and "
+            "disability_assessed_on with an accident; death: true needs the beneficiary. "
+            "documents are codes from the product's required_documents and "
+            "conditional_documents, received now. A field that does not apply may be omitted "
+            "or null; a value where it does not apply answers 422.")
+
     id_number = IdNumber(required=True)
     product_code = Text(required=True, max_length=40)
     cause = ma.fields.String(required=True, validate=ma.validate.OneOf(["illness", "accident"]))
@@ -74,7 +97,7 @@ class ClaimInSchema(InputSchema):
 class DocumentSchema(ma.Schema):
     code = ma.fields.String()
     name = ma.fields.String()
-    status = ma.fields.String()
+    status = ma.fields.String(metadata={"enum": ["missing", "received", "rejected"]})
     reason = ma.fields.String(allow_none=True)
 
 
@@ -86,7 +109,7 @@ class BeneficiarySchema(ma.Schema):
 
 class ClaimSchema(ma.Schema):
     claim_no = ma.fields.String()
-    state = ma.fields.String()
+    state = ma.fields.String(metadata=_STATE)
     state_label = ma.fields.String()
     version = ma.fields.Integer()
     id_number_masked = ma.fields.String()
@@ -94,7 +117,7 @@ class ClaimSchema(ma.Schema):
     member_name = ma.fields.String()
     unit_code = ma.fields.String()
     product_code = ma.fields.String()
-    cause = ma.fields.String()
+    cause = ma.fields.String(metadata={"enum": ["illness", "accident"]})
     incident_date = ma.fields.Date()
     admission_date = ma.fields.Date(allow_none=True)
     discharge_date = ma.fields.Date(allow_none=True)
@@ -124,7 +147,7 @@ class ClaimSchema(ma.Schema):
     logged_on = ma.fields.Date()
     logged_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
-    allowed_events = ma.fields.List(ma.fields.String())
+    allowed_events = ma.fields.List(ma.fields.String(metadata={"enum": _EVENT_NAMES}))
     warnings = ma.fields.List(ma.fields.String())
 
 
@@ -137,7 +160,12 @@ class ClaimQuerySchema(QuerySchema):
 
 
 class ClaimEventInSchema(InputSchema):
-    event = Text(required=True, max_length=40)
+    class Meta:
+        description = ("An event of the claim's lifecycle (docs/lifecycle.md) and the fields it "
+                       "takes: " + _event_fields() + ". seal, deliver, receive_funds and notify "
+                       "come through their own doors (the batch, remittances, the job).")
+
+    event = Text(required=True, max_length=40, metadata={"enum": _EVENT_NAMES})
     reason = Text(allow_none=True)
     reason_code = Text(allow_none=True, max_length=40, metadata={
         "description": "reject, return, request_materials: a code of config/reasons.toml; "
@@ -154,9 +182,9 @@ class ClaimEventInSchema(InputSchema):
 
 
 class ClaimEventSchema(ma.Schema):
-    event = ma.fields.String()
-    from_state = ma.fields.String(allow_none=True)
-    to_state = ma.fields.String()
+    event = ma.fields.String(metadata={"enum": [LOG_EVENT, *_EVENT_NAMES]})
+    from_state = ma.fields.String(allow_none=True, metadata=_STATE)
+    to_state = ma.fields.String(metadata=_STATE)
     version = ma.fields.Integer()
     actor = ma.fields.String()
     at = ma.fields.DateTime()

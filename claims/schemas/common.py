@@ -51,4 +51,8 @@ class ErrorSchema(ma.Schema):
     status = ma.fields.Integer()
     message = ma.fields.String()
     errors = ma.fields.List(ma.fields.Nested(ErrorItemSchema))
-    allowed_events = ma.fields.List(ma.fields.String())
+    allowed_events = ma.fields.List(ma.fields.String(), metadata={
+        "description": "409 on a claim event: the events that leave from the claim's state"})
+    state = ma.fields.String(metadata={"description": "409 on a claim event: the claim's state"})
+    retry_after = ma.fields.Integer(metadata={
+        "description": "429: seconds to wait, as the Retry-After header says"})

@@ -19,7 +19,7 @@ class MemberSchema(ma.Schema):
     name = ma.fields.String()
     id_number_masked = ma.fields.String()
     birth_date = ma.fields.Date()
-    sex = ma.fields.String()
+    sex = ma.fields.String(metadata={"enum": ["M", "F"]})
     phone = ma.fields.String(allow_none=True)
 
 

@@ -36,6 +36,10 @@ def _not_blank(value: str) -> None:
 
 
 class DecisionInSchema(InputSchema):
+    class Meta:
+        description = ("One claim's decision: approved needs approved_amount; rejected and "
+                       "returned need a reason (or a reason_code).")
+
     claim_no = Identifier(required=True, max_length=40, validate=_not_blank)
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(list(OUTCOME_EVENTS)))
     approved_amount = Money(allow_none=True)

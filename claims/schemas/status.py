@@ -47,6 +47,9 @@ class IdLastSix(ma.fields.String):
 
 
 class StatusQuerySchema(InputSchema):
+    class Meta:
+        description = "Either claim_no and id_last6, or id_number and name: one pair, not both."
+
     claim_no = ClaimNumber(metadata={"description": "e.g. LP2026-000123 (any case)"})
     id_last6 = IdLastSix(metadata={"description": "the last six characters of the ID number of "
                                                   "the member (of the beneficiary, for a death "
