@@ -41,17 +41,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.batch import machine_note
+from bench.floor import CREATE_RAW, STATUS_CORE, STATUS_RAW
 from bench.plans import explain_endpoints
 from bench.scratch import scratch_database
 from bench.world import World, claim_no, fill, member_id_number
 from migrations import upgrade
 
+ROOT = Path(__file__).resolve().parent.parent  # where gunicorn imports bench.floor from
 SIZES = (1_000, 1_000_000)
 POOL = 2_000  # distinct claims / members the load cycles through
 ROUNDS = 5  # each endpoint is loaded this many times, taking turns with the others
 # SPEC-derived targets (issue 7).
 STATUS_RATIO, CREATE_RATIO, STATUS_P99_MS, MAX_DROP = 0.5, 0.25, 20.0, 0.20
 KEYS = ("db", "claims", "endpoint", "query", "rps", "ratio", "p50_ms", "p99_ms")
+# The status check's baselines (bench/floor.py): served beside it, reported apart from "runs".
+BASELINES = ("status_raw", "status_core", "create_raw")
 
 
 @dataclass(frozen=True)
@@ -95,12 +99,16 @@ def targets(world: World, today: date) -> list[Target]:
     return [
         Target("healthz", "", "GET", [("/healthz", None)], auth=False),
         Target("status", "", "POST", status, auth=False),
+        Target("status_raw", "", "POST", [(STATUS_RAW, b) for _path, b in status], auth=False),
+        Target("status_core", "", "POST", [(STATUS_CORE, b) for _path, b in status], auth=False),
         Target("claim", "", "GET", claims, auth=True),
         Target("claims_list", "page_size=20", "GET",
                [("/api/v1/claims?page_size=20", None)], auth=True),
         Target("claims_list", "page_size=20&state=submitted", "GET",
                [("/api/v1/claims?page_size=20&state=submitted", None)], auth=True),
         Target("create", "", "POST", create[:POOL], auth=True),
+        Target("create_raw", "", "POST", [(CREATE_RAW, b) for _path, b in create[:POOL]],
+               auth=True),
     ]
 
 
@@ -129,15 +137,16 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(url: str, folder: Path, workers: int) -> Iterator[str]:
-    """`mutualaid serve` on a free loopback port, as an operator starts it; its base URL."""
+    """gunicorn with sync workers on a free loopback port, as `mutualaid serve` starts it, serving
+    the app with the status check's baselines (bench/floor.py); its base URL."""
     port = free_port()
     env = {**os.environ, "MUTUALAID_DATABASE_URL": url, "MUTUALAID_INSTANCE_PATH": str(folder),
            "MUTUALAID_SECRET_KEY": "b" * 32, "MUTUALAID_LOG_LEVEL": "WARNING"}
-    command = [str(Path(sys.executable).parent / "mutualaid"), "serve", "--port", str(port),
-               "--workers", str(workers)]
+    command = [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "bench.floor:create_bench_app()"]
     with open(folder / "gunicorn.log", "wb") as log:
         server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log,
-                                  start_new_session=True)
+                                  start_new_session=True, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -213,7 +222,7 @@ def run_python(base: str, target: Target, token: str, *, seconds: float,
                                 "token": token if target.auth else None}))
     answer = subprocess.run(
         [sys.executable, "-m", "bench.loadgen", str(spec), str(seconds), str(connections)],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+        capture_output=True, text=True, check=True, cwd=ROOT)
     return dict(json.loads(answer.stdout.strip().splitlines()[-1]))
 
 
@@ -233,7 +242,8 @@ def measure(kind: str, n: int, *, seconds: float, connections: int, workers: int
             work = targets(world, today)
             app_ms: dict[tuple[str, str], float] = {}
             if plans_dir is not None:
-                report = explain_endpoints(url, folder, token, work)
+                report = explain_endpoints(url, folder, token,
+                                           [t for t in work if t.endpoint not in BASELINES])
                 app_ms = report.app_ms
                 plans_dir.mkdir(parents=True, exist_ok=True)
                 path = plans_dir / f"plans-{kind}-{n}.txt"
@@ -301,12 +311,15 @@ def check_targets(runs: list[dict[str, Any]]) -> list[str]:
             lines.append(f"{label}: status {run['ratio']:.2f} of the ceiling (>= {STATUS_RATIO}: "
                          f"{verdict(run['ratio'] >= STATUS_RATIO)}), p99 {run['p99_ms']:.1f} ms "
                          f"(< {STATUS_P99_MS:.0f}: {verdict(run['p99_ms'] < STATUS_P99_MS)})")
+        if run["endpoint"] in BASELINES:
+            lines.append(f"{label}: {run['endpoint']} (baseline: the endpoint's SQL alone, "
+                         f"bench/floor.py) {run['ratio']:.2f} of the ceiling")
         if run["endpoint"] == "create":
             lines.append(f"{label}: create {run['ratio']:.2f} of the ceiling (>= {CREATE_RATIO}: "
                          f"{verdict(run['ratio'] >= CREATE_RATIO)})")
     small, large = min(r["claims"] for r in runs), max(r["claims"] for r in runs)
     if small != large:
-        for run in (r for r in runs if r["claims"] == large):
+        for run in (r for r in runs if r["claims"] == large and r["endpoint"] not in BASELINES):
             before = next((r for r in runs if r["claims"] == small and r["db"] == run["db"]
                            and r["endpoint"] == run["endpoint"] and r["query"] == run["query"]),
                           None)
@@ -356,6 +369,9 @@ def main(argv: list[str]) -> int:
                             workers=args.workers, driver=args.driver,
                             plans_dir=None if args.no_plans else args.plans_dir)
     print_table(runs)
-    print(json.dumps({"runs": [{k: (round(run[k], 2) if isinstance(run[k], float) else run[k])
-                                for k in KEYS} for run in runs]}))
+    def rounded(run: dict[str, Any]) -> dict[str, Any]:
+        return {k: (round(run[k], 2) if isinstance(run[k], float) else run[k]) for k in KEYS}
+
+    print(json.dumps({"runs": [rounded(r) for r in runs if r["endpoint"] not in BASELINES],
+                      "baselines": [rounded(r) for r in runs if r["endpoint"] in BASELINES]}))
     return 0
