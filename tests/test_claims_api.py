@@ -246,6 +246,13 @@ def test_a_claim_that_does_not_exist_answers_404_json(county):
     assert county.clerk.get(f"{CLAIMS}/LP2099-999999/events").status_code == 404
 
 
+def test_a_claim_number_typed_in_lower_case_finds_the_claim(county):
+    claim_no = county.claim()["claim_no"]
+    answer = county.clerk.get(f"{CLAIMS}/{claim_no.lower()}")
+    assert answer.status_code == 200 and answer.json["claim_no"] == claim_no
+    assert county.fire(claim_no.lower(), "verify").json["state"] == "ready"
+
+
 # --- GET /claims ----------------------------------------------------------------------------
 
 

@@ -119,7 +119,9 @@ def load_claim(claim_no: str, *, for_update: bool = False) -> tuple[Any, ...]:
     """The claim, its member, unit code and batch number, if the caller may see it; else 404."""
     actor = current_actor()
     query = CLAIM_LOOKUPS[(actor.is_unit_staff, for_update)]
-    row = get_session().execute(query, {"claim_no": claim_no, "unit_id": actor.unit_id}).first()
+    # Stored upper-case (LP2026-000123); typed any case, as the status check takes it.
+    row = get_session().execute(query, {"claim_no": claim_no.strip().upper(),
+                                        "unit_id": actor.unit_id}).first()
     if row is None:
         abort(404, message="No such claim.")
     return tuple(row)
@@ -298,7 +300,8 @@ class ClaimEventsView(MethodView):
                                        "`allowed_events` lists those that do")
     @blp.alt_response(412, description="If-Match names an older version")
     def post(self, fields: dict[str, Any], claim_no: str) -> Any:
-        """Fire a lifecycle event (SPEC §3) on the claim."""
+        """Fire a lifecycle event on the claim (docs/lifecycle.md: who may fire which, from
+        which state, with which fields)."""
         session = get_session()
         event = fields.pop("event")
         lock_batches_for(session, event)

@@ -48,7 +48,7 @@ class ProductsView(MethodView):
     @blp.response(200, ProductSchema(many=True))
     @blp.paginate(Page)  # slices the list, counts it for X-Pagination
     def get(self, _filters: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every product with its rules and documents, paginated like every list (§7)."""
+        """Every product with its rules and documents, paginated like every list."""
         catalogue = get_runtime().catalogue
         return [product_view(p, catalogue.document_names) for p in catalogue.products.values()]
 
