@@ -390,6 +390,25 @@ def test_request_materials_from_ready_sends_the_claim_back_to_pending_materials(
     assert after["missing_documents"] == ["id_card"]
 
 
+def test_request_materials_that_asks_for_nothing_is_refused(county):
+    claim = county.claim()  # every document received
+    before = snapshot(county, claim["claim_no"])
+    answer = county.fire(claim["claim_no"], "request_materials")
+    assert answer.status_code == 422
+    assert [e["code"] for e in answer.json["errors"]] == ["nothing_requested"]
+    assert snapshot(county, claim["claim_no"]) == before
+    asked = county.fire(claim["claim_no"], "request_materials", reason="请补交单位证明原件")
+    assert asked.json["state"] == "pending_materials"
+
+
+def test_request_materials_without_a_reason_asks_for_what_is_missing(county):
+    claim = county.claim(documents=["claim_form", "id_card"])
+    after = fire_ok(county, claim["claim_no"], "request_materials")
+    assert after["state"] == "pending_materials"
+    assert sorted(after["missing_documents"]) == ["discharge_summary", "invoice",
+                                                  "settlement_sheet"]
+
+
 # --- events: verify and the eligibility rules of SPEC §2 --------------------------------------
 
 

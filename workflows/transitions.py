@@ -178,6 +178,11 @@ def _request_materials(firing: Firing) -> None:
     if codes and not reason:
         raise _refuse("reason", "required", "Say why the documents are rejected.")
     _reject_documents(firing, codes, reason)
+    if not reason and all(d["status"] == "received" for d in firing.claim.documents):
+        # The unit union would be told to bring nothing, and the claim would wait for it.
+        raise _refuse("documents", "nothing_requested",
+                      "Every document is received: name the documents wanted, or say in "
+                      "the reason what else the unit must bring.")
     firing.claim.last_reason = reason
     wanted = _ask_unit_for_materials(firing, reason, returned=False)
     firing.payload = {"documents": codes, "reason": reason, "wanted": wanted}
