@@ -767,3 +767,29 @@ def test_the_upgrade_drops_the_padding_in_names_stored_before(kind, tmp_path):
                          .scalars())
         engine.dispose()
     assert names == ["张三", "李四", "Aynur Tursun", "王五"]
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_the_upgrade_writes_one_middle_dot_in_names_stored_before(kind, tmp_path):
+    from test_tally import database_at
+
+    from migrations import upgrade
+
+    written = ["阿依古丽・买买提", "阿依古丽 • 买买提", "阿依古丽.买买提", "A. Tursun", "王五"]
+    with contextlib.contextmanager(database_at)(kind, tmp_path, "0011_manifest_digest") as url:
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO unit (id, code, name, employee_count, created_at) "
+                "VALUES (1, 'U1', 'U1', 0, CURRENT_TIMESTAMP)"))
+            for i, name in enumerate(written):
+                connection.execute(sa.text(
+                    "INSERT INTO member (unit_id, name, id_number, birth_date, sex, created_at) "
+                    "VALUES (1, :name, :id_number, '1990-01-01', 'M', CURRENT_TIMESTAMP)"),
+                    {"name": name, "id_number": f"ID{i}"})
+        upgrade(url)
+        with engine.connect() as connection:
+            names = list(connection.execute(sa.text("SELECT name FROM member ORDER BY id"))
+                         .scalars())
+        engine.dispose()
+    assert names == ["阿依古丽·买买提"] * 3 + ["A. Tursun", "王五"]

@@ -18,6 +18,7 @@ from claims.idcard import make_id_number
 from claims.models import Batch, Claim
 from workflows.batch import deliver_batch, seal_weekly_batch
 from workflows.lifecycle import BY_JOB, BY_REMITTANCE, STATES
+from workflows.status import spoken_date
 from workflows.transitions import fire
 
 STATUS = "/api/v1/status"
@@ -59,6 +60,12 @@ def weekly_batch(app: Flask, *, deliver: bool = False) -> str:
             batch = session.exec(select(Batch).where(Batch.batch_no == batch_no)).one()
             deliver_batch(session, batch, system_actor("test"))
     return batch_no
+
+
+def chinese_date(day: date, *, weekday: bool = False) -> str:
+    """How the worker is told a day: 2026年11月27日（星期五）."""
+    text = f"{day.year}年{day.month}月{day.day}日"
+    return f"{text}（星期{'一二三四五六日'[day.weekday()]}）" if weekday else text
 
 
 def ok(answer: Any) -> Any:
@@ -223,8 +230,8 @@ STATE_CASES = {
                           "出院小结"),
     "ready": ("县总工会审核通过", "每周批次"),
     "withdrawn": ("已撤回：职工自愿撤回", "已撤回"),
-    "batched": ("已装入 ", "即将报送"),
-    "submitted": ("批次报送市总工会", "市总工会正在审核"),
+    "batched": ("已编入每周批次，等待报送市总工会", "即将报送"),
+    "submitted": ("已随每周批次报送市总工会", "市总工会正在审核"),
     "rejected": ("市总不予赔付：不属于互助保障范围", "不属于互助保障范围"),
     "returned": ("市总退回，需补交材料：缺少住院病历", "出院小结（缺少住院病历）"),
     "approved": ("市总已核准 1250.00 元", "核准互助金 1250.00 元"),
@@ -276,9 +283,36 @@ def test_amounts_and_the_onsite_meeting_once_decided(app: Flask, client: FlaskCl
     claim, member = claim_in(app, county, "onsite_scheduled")
     [seen] = ok(ask(client, by_claim(claim, member))).json["claims"]
     assert (seen["amount_estimated"], seen["amount_approved"]) == ("1250.00", "6000.00")
-    meeting = (county.today + timedelta(days=7)).isoformat()
-    assert seen["onsite"] == {"date": meeting, "place": "县纺织厂职工之家"}
-    assert meeting in seen["next_step"]
+    meeting = county.today + timedelta(days=7)
+    assert seen["onsite"] == {"date": meeting.isoformat(), "place": "县纺织厂职工之家"}
+    assert f"将于 {chinese_date(meeting, weekday=True)}在县纺织厂职工之家" in seen["next_step"]
+    assert seen["timeline"][-1] == {
+        "at": county.today.isoformat(),  # data: ISO
+        "label": f"已安排现场理赔：{chinese_date(meeting, weekday=True)}，县纺织厂职工之家"}
+
+
+def test_a_worker_is_told_days_in_chinese_not_iso(app: Flask, client: FlaskClient,
+                                                 county: County) -> None:
+    assert spoken_date(date(2026, 11, 27)) == "2026年11月27日"
+    assert spoken_date(date(2026, 3, 1), weekday=True) == "2026年3月1日（星期日）"
+    claim, member = claim_in(app, county, "collected")
+    [seen] = ok(ask(client, by_claim(claim, member))).json["claims"]
+    assert f"已于 {chinese_date(county.today)}领取" in seen["next_step"]
+    assert county.today.isoformat() not in seen["next_step"]
+    assert {step["at"] for step in seen["timeline"]} == {county.today.isoformat()}
+
+
+def test_the_timeline_tells_the_weekly_batch_without_its_code(app: Flask, client: FlaskClient,
+                                                             county: County) -> None:
+    claim, member = claim_in(app, county, "submitted")
+    with session_scope(app.extensions["mutualaid"].engine) as session:
+        [batch_no] = session.exec(select(Batch.batch_no)).all()  # 2026-W48
+    answer = ok(ask(client, by_claim(claim, member)))
+    labels = [step["label"] for step in answer.json["claims"][0]["timeline"]]
+    assert labels[-2:] == ["已编入每周批次，等待报送市总工会", "已随每周批次报送市总工会"]
+    assert batch_no not in answer.get_data(as_text=True)
+    page = client.post("/status", data=by_claim(claim, member)).get_data(as_text=True)
+    assert "已随每周批次报送市总工会" in page and batch_no not in page
 
 
 def test_every_wrong_guess_gets_the_same_answer(client: FlaskClient, county: County) -> None:

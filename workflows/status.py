@@ -28,6 +28,7 @@ COLLECT_STATES = frozenset({"funds_received", "notified", "onsite_scheduled"})
 BRING = "身份证原件；代领需授权委托书"
 BRING_BENEFICIARY = "受益人本人身份证原件；代领需授权委托书"
 _ASK_UNION = "如有疑问，请联系单位工会。"
+WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,14 @@ def wanted_text(wanted: Sequence[Wanted]) -> str:
     return "、".join(f"{w.name}（{w.reason}）" if w.reason else w.name for w in wanted)
 
 
+def spoken_date(day: date, *, weekday: bool = False) -> str:
+    """A day as a worker reads it: 2026年11月27日, with the weekday 2026年11月27日（星期五）."""
+    # ISO dates read as codes and break at their hyphens on a narrow phone; the answer's `at`
+    # and `date` fields stay ISO (data), only the sentences use this.
+    text = f"{day.year}年{day.month}月{day.day}日"
+    return f"{text}（{WEEKDAYS[day.weekday()]}）" if weekday else text
+
+
 # --- the timeline: one plain line per event a worker cares about ---------------------------
 
 def _label_request(payload: Mapping[str, Any], names: Mapping[str, str]) -> str:
@@ -86,6 +95,14 @@ def _with_reason(text: str) -> Callable[[Mapping[str, Any], Mapping[str, str]], 
     return label
 
 
+def _label_onsite(payload: Mapping[str, Any], _names: Mapping[str, str]) -> str:
+    try:
+        when = spoken_date(date.fromisoformat(payload["date"]), weekday=True)
+    except (KeyError, TypeError, ValueError):  # an event logged without a readable date
+        when = "日期另行通知"
+    return f"已安排现场理赔：{when}，{payload.get('place')}"
+
+
 def _label_collect(payload: Mapping[str, Any], _names: Mapping[str, str]) -> str:
     by_proxy = "（代领）" if payload.get("proxy_name") else ""
     return f"已领取 {payload.get('amount')} 元{by_proxy}"
@@ -105,14 +122,15 @@ _EVENT_LABELS: dict[str, Callable[[Mapping[str, Any], Mapping[str, str]], str | 
     "request_materials": _label_request,
     "verify": lambda _p, _n: "县总工会审核通过",
     "withdraw": _with_reason("已撤回"),
-    "seal": lambda p, _n: f"已装入 {p.get('batch_no')} 批次",
-    "deliver": lambda p, _n: f"已随 {p.get('batch_no')} 批次报送市总工会",
+    # The batch code (2026-W41) means nothing to a worker: the weekly batch is what they know.
+    "seal": lambda _p, _n: "已编入每周批次，等待报送市总工会",
+    "deliver": lambda _p, _n: "已随每周批次报送市总工会",
     "approve": lambda p, _n: f"市总已核准 {p.get('amount')} 元",
     "reject": _with_reason("市总不予赔付"),
     "return": _with_reason("市总退回，需补交材料"),
     "receive_funds": lambda _p, _n: "互助金已到账",
     "notify": lambda _p, _n: "已通知单位工会",
-    "schedule_onsite": lambda p, _n: f"已安排现场理赔：{p.get('date')}，{p.get('place')}",
+    "schedule_onsite": _label_onsite,
     "collect": _label_collect,
     "notification_sent": _label_notice,
 }
@@ -173,7 +191,7 @@ def next_step(facts: StatusFacts, collection: Collection) -> str:
         case "ready":
             return "审核已通过，将随下一次每周批次报送市总工会，您无需做什么。"
         case "batched":
-            return "已装入本周批次，即将报送市总工会，您无需做什么。"
+            return "已编入本周批次，即将报送市总工会，您无需做什么。"
         case "submitted":
             return "市总工会正在审核。结果出来后县总工会会通知单位工会，您无需做什么。"
         case "approved":
@@ -187,11 +205,12 @@ def next_step(facts: StatusFacts, collection: Collection) -> str:
         case "notified":
             return f"互助金 {approved} 元已到账，单位工会已收到通知。{counter}"
         case "onsite_scheduled":
-            when = facts.onsite_date.isoformat() if facts.onsite_date else "约定日期"
-            return (f"互助金 {approved} 元将于 {when} 在{facts.onsite_place or '单位'}现场发放，"
+            when = (f" {spoken_date(facts.onsite_date, weekday=True)}" if facts.onsite_date
+                    else "约定日期")
+            return (f"互助金 {approved} 元将于{when}在{facts.onsite_place or '单位'}现场发放，"
                     f"请按时参加，并{bring}")
         case "collected":
-            on = f"已于 {facts.collected_on.isoformat()} " if facts.collected_on else "已"
+            on = f"已于 {spoken_date(facts.collected_on)}" if facts.collected_on else "已"
             return f"互助金 {format_fen(facts.paid_amount)} 元{on}领取，本次理赔已办结。"
         case "withdrawn":
             return "本次理赔已撤回。如需重新申请或有疑问，请联系单位工会。"

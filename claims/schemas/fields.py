@@ -89,12 +89,21 @@ class Text(ma.fields.String):
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _PADDING = re.compile(f"(?<=[{_HAN}])\\s+(?=[{_HAN}])")
 _SPACES = re.compile(r"\s+")
+# The dot between the parts of a transcribed name (阿依古丽·买买提) as keyboards and rosters
+# write it: middle dot, bullet, katakana and half-width katakana middle dot, hyphenation
+# point, bullet and dot operators, full-width full stop; all mean the one middle dot.
+NAME_DOT = "\u00b7"
+_DOTS = "\u2022\u30fb\u2027\u2219\uff65\u22c5\uff0e"
+_NAME_DOTS = re.compile(f"\\s*[{NAME_DOT}{_DOTS}]\\s*|(?<=[{_HAN}])\\s*\\.\\s*(?=[{_HAN}])")
 
 
 def normal_name(text: str) -> str:
-    """A name as one compares it: `张　三 ` -> `张三`; `Aynur  Tursun` -> `Aynur Tursun`."""
+    """A name as one compares it: `张　三 ` -> `张三`; `Aynur  Tursun` -> `Aynur Tursun`;
+    `阿依古丽・买买提` -> `阿依古丽·买买提`."""
     # Rosters pad two-character names with an ideographic space to line them up with
-    # three-character ones; the worker then types 张三 at the status check.
+    # three-character ones; the worker then types 张三 at the status check. A transcribed
+    # name's dot is typed however the phone offers it, an ASCII full stop between Han too.
+    text = _NAME_DOTS.sub(NAME_DOT, text)
     return _SPACES.sub(" ", _PADDING.sub("", text)).strip()
 
 

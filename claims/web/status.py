@@ -6,6 +6,7 @@ lookup as POST /api/v1/status, and its wrong guesses count against the same limi
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import flask
@@ -15,13 +16,20 @@ from flask import Blueprint, jsonify, render_template, request
 from claims.api.status import TooManyGuesses, too_many_guesses
 from claims.runtime import get_reads, get_runtime, get_session
 from claims.schemas.status import BY_CLAIM_NO, BY_ID_NUMBER, StatusQuerySchema
-from workflows.status import look_up_claims, look_up_history
+from workflows.status import look_up_claims, look_up_history, spoken_date
 
 pages = Blueprint("status_pages", __name__)
 
 SHAPES = {"claim": BY_CLAIM_NO, "id": BY_ID_NUMBER}
-NO_MATCH = "未找到匹配的理赔，请核对后重试"
-TOO_MANY = "查询过于频繁，请 {seconds} 秒后再试"
+# A wrong guess names both fields of the shape asked: the typo may be in either.
+NO_MATCH = {
+    "claim": "未找到匹配的理赔，请核对理赔编号和身份证号后六位",
+    "id": "未找到匹配的理赔，请核对身份证号和姓名",
+}
+# The limits count per network address and per claim or ID number (SPEC §5): whoever sees this
+# may not have guessed wrong at all, so it blames no one and says when to try again.
+TOO_MANY = ("暂时不能查询，请 {seconds} 秒后再试。为保护个人信息，输错次数较多时查询会暂停一会儿，"
+            "同一网络中其他人的查询也计算在内。")
 _EMPTY = {
     "claim_no": "请填写理赔编号",
     "id_last6": "请填写身份证号码的最后六位",
@@ -47,13 +55,14 @@ TONES = {
 
 
 def _render(by: str, status: int = 200, *, values: dict[str, str] | None = None,
-            errors: dict[str, str] | None = None,
+            errors: dict[str, str] | None = None, summary: str | None = None,
             claims: list[dict[str, Any]] | None = None,
             history: dict[str, Any] | None = None) -> flask.Response:
+    """The page; `errors` are told under their fields, `summary` once above the form."""
     # A full ID number is never written into a page, not even the one just typed.
     shown = {name: value for name, value in (values or {}).items() if name != "id_number"}
     page = render_template("status.html", by=by, values=shown, errors=errors or {},
-                           claims=claims, tones=TONES, history=history)
+                           summary=summary, claims=claims, tones=TONES, history=history)
     response = flask.make_response(page, status)
     if request.method == "POST":
         response.headers["Cache-Control"] = "no-store"  # personal data: never kept by caches
@@ -83,6 +92,11 @@ def _problems(values: dict[str, str]) -> tuple[dict[str, str] | None, dict[str, 
         return None, {name: _INVALID.get(name, "请核对此项") for name in fields}
 
 
+@pages.app_template_filter("spoken_date")
+def _spoken_date(day: date, weekday: bool = False) -> str:
+    return spoken_date(day, weekday=weekday)
+
+
 @pages.after_request
 def _locked_down(response: flask.Response) -> flask.Response:
     # Everything the pages use comes from this server: no CDN, no inline script, no framing.
@@ -110,14 +124,14 @@ def status_form() -> flask.Response:
 
 @pages.post("/status")
 def status_answer() -> flask.Response:
-    """The answer to a filled form, or the form again with the problem beside the field."""
+    """The answer to a filled form, or the form again with what to check."""
     by, values = _shape_asked(), page_guess()
     query, errors = _problems(values)
     if query is None:
         return _render(by, 422, values=values, errors=errors)
     claims = look_up_claims(get_reads(), get_runtime(), query)
     if not claims:  # a wrong guess: 404 counts against the limits, as in the API
-        return _render(by, 404, values=values, errors={SHAPES[by][-1]: NO_MATCH})
+        return _render(by, 404, values=values, summary=NO_MATCH[by])
     history = look_up_history(get_session, get_runtime(), query)  # by ID number and name
     return _render(by, values=values, claims=claims, history=history)
 
@@ -126,5 +140,4 @@ def status_answer() -> flask.Response:
 def _too_many_guesses(error: TooManyGuesses) -> flask.Response:
     by = _shape_asked()
     return too_many_guesses(error, _render(
-        by, 429, values=page_guess(),
-        errors={SHAPES[by][-1]: TOO_MANY.format(seconds=error.retry_after)}))
+        by, 429, values=page_guess(), summary=TOO_MANY.format(seconds=error.retry_after)))
