@@ -207,8 +207,10 @@ def next_step(facts: StatusFacts, collection: Collection) -> str:
         case "onsite_scheduled":
             when = (f" {spoken_date(facts.onsite_date, weekday=True)}" if facts.onsite_date
                     else "约定日期")
+            # The county records the day and the place; the unit union, which holds the
+            # meeting, gives the hour.
             return (f"互助金 {approved} 元将于{when}在{facts.onsite_place or '单位'}现场发放，"
-                    f"请按时参加，并{bring}")
+                    f"具体时间请听单位工会通知，{bring}")
         case "collected":
             on = f"已于 {spoken_date(facts.collected_on)}" if facts.collected_on else "已"
             return f"互助金 {format_fen(facts.paid_amount)} 元{on}领取，本次理赔已办结。"
