@@ -186,6 +186,51 @@ def _day(value: date) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
 
 
+# Each failure's sentence, by code and variant: str.format templates, so that a reader of a
+# message (the console, which says it in its own language with the documents' names) can take
+# its values back out (claims.web.console_rules). Dates are written by _day; {documents} is
+# the codes joined by 、; {product} is the product's name.
+RULE_TEXTS: dict[str, dict[str, str]] = {
+    "not_covered": {
+        "not_enrolled": "该职工未参加{product}。",
+        "outside_cover": "出险日期{incident}不在保障期内（{start}至{end}）。",
+    },
+    "waiting_period": {
+        "waiting_period": "疾病出险在等待期内：{days}天等待期满后，自{covered_from}起发生的疾病"
+                          "才予保障。",
+        "renewed": "疾病出险在等待期内（自{since}起连续参保）：{days}天等待期满后，"
+                   "自{covered_from}起发生的疾病才予保障。",
+    },
+    "claim_deadline": {
+        "from_discharge": "已超过申请时限：应自出院之日起{days}天内，"
+                          "即最迟{last_day}（含当日）申请。",
+        "from_incident": "已超过申请时限：应自出险之日起{days}天内，"
+                         "即最迟{last_day}（含当日）申请。",
+    },
+    "documents_incomplete": {"documents_incomplete": "理赔材料不齐，尚缺：{documents}。"},
+    "duplicate_claim": {
+        "duplicate_claim": "该职工同一险种、同一出险日期已有更早登记的理赔，本件为重复申请。"},
+    "already_paid": {"already_paid": "{product}每人限赔一次，该职工已领取过互助金。"},
+    "already_claimed": {"already_claimed": "{product}每人限赔一次，该职工已有一件在办理赔。"},
+    "shares": {"shares": "参保份数须为1至{max_shares}份。"},
+    "end_before_start": {"end_before_start": "保障截止日期不能早于起始日期。"},
+    "age": {
+        "age": "保障起始日该职工{age}周岁，{product}参保年龄为{low}周岁至{high}周岁。",
+        "no_upper_limit": "保障起始日该职工{age}周岁，{product}参保年龄为{low}周岁及以上。",
+    },
+    "sex": {
+        "women_only": "{product}仅限女职工参加。",
+        "men_only": "{product}仅限男职工参加。",
+    },
+}
+
+
+def _failure(code: str, field: str | None, variant: str | None = None,
+             **values: object) -> RuleFailure:
+    """A failed rule with its sentence from RULE_TEXTS (the variant defaults to the code)."""
+    return RuleFailure(code, RULE_TEXTS[code][variant or code].format(**values), field)
+
+
 def eligibility(
     product: Product,
     facts: ClaimFacts,
@@ -201,70 +246,41 @@ def eligibility(
     incident = facts.incident_date
     covers = coverage is not None and coverage.start_date <= incident <= coverage.end_date
     if coverage is None:
-        failures.append(RuleFailure("not_covered", f"该职工未参加{product.name}。", "product_code"))
+        failures.append(_failure("not_covered", "product_code", "not_enrolled",
+                                 product=product.name))
     elif not covers:
-        failures.append(
-            RuleFailure(
-                "not_covered",
-                f"出险日期{_day(incident)}不在保障期内"
-                f"（{_day(coverage.start_date)}至{_day(coverage.end_date)}）。",
-                "incident_date",
-            )
-        )
+        failures.append(_failure("not_covered", "incident_date", "outside_cover",
+                                 incident=_day(incident), start=_day(coverage.start_date),
+                                 end=_day(coverage.end_date)))
     if covers and coverage is not None and facts.cause == "illness":
         since = coverage.continuous_from or coverage.start_date
         covered_from = since + timedelta(days=product.waiting_days)
         if incident < covered_from:
-            renewed = f"（自{_day(since)}起连续参保）" if since != coverage.start_date else ""
-            failures.append(
-                RuleFailure(
-                    "waiting_period",
-                    f"疾病出险在等待期内{renewed}：{product.waiting_days}天等待期满后，"
-                    f"自{_day(covered_from)}起发生的疾病才予保障。",
-                    "incident_date",
-                )
-            )
+            renewed = since != coverage.start_date
+            failures.append(_failure("waiting_period", "incident_date",
+                                     "renewed" if renewed else None, since=_day(since),
+                                     days=product.waiting_days,
+                                     covered_from=_day(covered_from)))
     last_day = deadline(product, facts)
     if facts.logged_on > last_day:
         from_discharge = product.deadline_from == "discharge" and facts.discharge_date is not None
-        failures.append(
-            RuleFailure(
-                "claim_deadline",
-                f"已超过申请时限：应自{'出院' if from_discharge else '出险'}之日起"
-                f"{product.claim_deadline_days}天内，即最迟{_day(last_day)}（含当日）申请。",
-                "discharge_date" if from_discharge else "incident_date",
-            )
-        )
+        failures.append(_failure("claim_deadline",
+                                 "discharge_date" if from_discharge else "incident_date",
+                                 "from_discharge" if from_discharge else "from_incident",
+                                 days=product.claim_deadline_days, last_day=_day(last_day)))
     status_of = {doc["code"]: doc.get("status") for doc in documents}
     missing = [code for code in needed_documents(product, facts) if status_of.get(code) != RECEIVED]
     if missing:
-        failures.append(
-            RuleFailure(
-                "documents_incomplete",
-                f"理赔材料不齐，尚缺：{'、'.join(missing)}。",
-                "documents",
-            )
-        )
+        failures.append(_failure("documents_incomplete", "documents",
+                                 documents="、".join(missing)))
     if has_earlier_duplicate:
-        failures.append(
-            RuleFailure(
-                "duplicate_claim",
-                "该职工同一险种、同一出险日期已有更早登记的理赔，本件为重复申请。",
-                "incident_date",
-            )
-        )
+        failures.append(_failure("duplicate_claim", "incident_date"))
     once_only = any(b.type == "lump_sum" for b in product.benefits)
     if once_only and paid_lifetime > 0:
-        failures.append(
-            RuleFailure("already_paid", f"{product.name}每人限赔一次，该职工已领取过互助金。",
-                        "product_code")
-        )
+        failures.append(_failure("already_paid", "product_code", product=product.name))
     elif once_only and has_other_live_claim:
         # A second lump-sum claim in flight would be paid twice once both are approved.
-        failures.append(
-            RuleFailure("already_claimed", f"{product.name}每人限赔一次，该职工已有一件在办理赔。",
-                        "product_code")
-        )
+        failures.append(_failure("already_claimed", "product_code", product=product.name))
     return failures
 
 
@@ -280,27 +296,22 @@ def enrolment_problems(
     """Why a member may not enrol in the product on these terms; empty when they may."""
     problems: list[RuleFailure] = []
     if not 1 <= shares <= product.max_shares:
-        problems.append(RuleFailure("shares", f"参保份数须为1至{product.max_shares}份。", "shares"))
+        problems.append(_failure("shares", "shares", max_shares=product.max_shares))
     if end_date < start_date:
-        problems.append(
-            RuleFailure("end_before_start", "保障截止日期不能早于起始日期。", "end_date")
-        )
+        problems.append(_failure("end_before_start", "end_date"))
     age = age_on(birth_date, start_date)
     too_young = product.min_age is not None and age < product.min_age
     too_old = product.max_age is not None and age > product.max_age
     if too_young or too_old:
-        low = product.min_age if product.min_age is not None else 0
-        high = f"{product.max_age}周岁" if product.max_age is not None else "不限"
-        problems.append(
-            RuleFailure(
-                "age",
-                f"保障起始日该职工{age}周岁，{product.name}参保年龄为{low}周岁至{high}。",
-                "id_number",
-            )
-        )
+        problems.append(_failure("age", "id_number",
+                                 "age" if product.max_age is not None else "no_upper_limit",
+                                 age=age, product=product.name,
+                                 low=product.min_age if product.min_age is not None else 0,
+                                 high=product.max_age))
     if product.sex is not None and sex != product.sex:
-        who = "女职工" if product.sex == "F" else "男职工"
-        problems.append(RuleFailure("sex", f"{product.name}仅限{who}参加。", "id_number"))
+        problems.append(_failure("sex", "id_number",
+                                 "women_only" if product.sex == "F" else "men_only",
+                                 product=product.name))
     return problems
 
 
@@ -338,6 +349,7 @@ def missing_documents(documents: list[dict]) -> list[str]:
 
 
 __all__ = [
+    "RULE_TEXTS",
     "CapStanding",
     "ClaimFacts",
     "Coverage",

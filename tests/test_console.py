@@ -107,7 +107,7 @@ def test_home_counts_what_needs_doing(client: FlaskClient, county: County) -> No
     county.fire(ready["claim_no"], "verify")
     sign_in(client, county)
     html = client.get("/console/").get_data(as_text=True)
-    assert "已登记，待审核" in html and "待报送（本周批次）" in html
+    assert "已登记，待核验" in html and "待报送（本周批次）" in html
     assert 'href="/console/claims?state=ready"' in html
     listing = client.get("/console/claims?state=ready").get_data(as_text=True)
     assert ready["claim_no"] in listing and "共 1 件" in listing
@@ -230,7 +230,7 @@ def test_the_claim_page_lists_the_notices_sent_about_it(client: FlaskClient,
     assert "通知已发送" in html and "单位工会：补交材料通知" in html
     assert "材料：互助金申请表" in html  # the document asked for again, named in the history
     english = client.get(f"/console/claims/{claim['claim_no']}?lang=en").get_data(as_text=True)
-    assert "Notice sent" in english and "Unit union: materials requested" in english
+    assert "Notice sent" in english and "Unit union: documents requested" in english
 
 
 def test_a_refusal_without_a_box_of_its_own_shows_above_the_form(

@@ -34,7 +34,7 @@ def test_running_the_batch_from_the_list_seals_the_ready_claims(client: FlaskCli
     page = client.get(f"/console/batches/{batch_no}").get_data(as_text=True)
     assert "已装批 2 件理赔" in page
     assert all(no in page for no in claim_nos)
-    assert 'id="totals-by-state"' in page and "2500.00" in page  # two estimates of 1250.00
+    assert 'id="totals-by-state"' in page and "2,500.00" in page  # two estimates of 1250.00
     listing = client.get("/console/batches").get_data(as_text=True)
     assert batch_no in listing and "已装批 2" in listing and "未报送" in listing
     nothing = post_form(client, "/console/batches/run", {})

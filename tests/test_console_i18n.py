@@ -30,6 +30,11 @@ MO = TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.mo"
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 
 
+def untagged(html: str) -> str:
+    """The text of some markup, as a reader sees it (no tags)."""
+    return re.sub(r"<[^>]+>", "", html)
+
+
 def cjk_in(texts: list[str]) -> list[str]:
     """The texts that still show Chinese (or its punctuation)."""
     return [text for text in texts if CJK.search(text)]
@@ -149,7 +154,7 @@ def test_the_member_page_in_english_names_products_states_and_reasons(
     sign_in(client, county)
     page = client.get(f"/console/members/{member['id']}?lang=en").get_data(as_text=True)
     cells = re.findall(r"<td>([^<]*)</td>", page)
-    assert "In-patient medical" in cells and "Awaiting materials" in cells
+    assert "In-patient medical" in cells and "Awaiting documents" in cells
     assert cjk_in(cells) == []
     # The reason as typed, its code's label in English.
     assert '<td>缺发票 <span class="muted"> (Original medical invoice missing)</span>' in page
@@ -170,15 +175,16 @@ def test_the_reports_page_in_english_charts_and_tables_in_english(
     assert {"Week 1", "Claims logged", "Amount paid (yuan)",
             "Logged to batched (median days)"} <= set(labels)
     assert cjk_in(labels) == []
-    assert "<td>Logged to batched</td>" in page and "<td>Money received to collected</td>" in page
-    states = re.search(r"<td>In-patient medical</td>.*?<td>([^<]*)</td>", page, re.DOTALL)
-    assert states and sorted(states[1].split(", ")) == ["Batched 1", "Logged 1"]
+    assert "<td>Logged to batched</td>" in page and "<td>Funds received to collected</td>" in page
+    states = re.search(r'<td>In-patient medical</td>.*?<td class="states">(.*?)</td>', page,
+                       re.DOTALL)
+    assert states and sorted(untagged(states[1]).split(", ")) == ["Batched 1", "Logged 1"]
     assert "Insured (enrolment rate" in page
     assert "Paid on this year's claims (approved 0.00, claimed" in page
     assert "Paid out this year (by payment date" in page
     chinese = client.get("/console/reports?lang=zh").get_data(as_text=True)
     assert "第1周" in chinese and "登记到装批（中位天数）" in chinese
-    assert "已装批 1，已登记 1" in chinese or "已登记 1，已装批 1" in chinese
+    assert "已装批 1，已登记 1" in untagged(chinese) or "已登记 1，已装批 1" in untagged(chinese)
 
 
 def test_the_visits_page_in_english_names_festivals_and_reasons(client: FlaskClient,
@@ -211,22 +217,22 @@ def test_the_claim_forms_estimate_speaks_the_pages_language(client: FlaskClient,
     form = client.get("/console/claims/new?lang=en").get_data(as_text=True)
     assert 'data-amount="%(amount)s yuan"' in form and 'data-separator=", "' in form
     assert 'data-missing="Still missing: %(documents)s"' in form
-    assert "Estimated benefit: <output" in form
+    assert "Estimated payout: <output" in form
     preview = post_form(client, "/console/claims/estimate", body).json
     assert preview["missing_documents"] == ["Medical invoice", "Insurance settlement sheet",
                                             "Discharge summary"]
     late = county.claim_body(member, incident_date="2000-01-01", admission_date="2000-01-01",
                              discharge_date="2000-01-05")
     warnings = post_form(client, "/console/claims/estimate", late).json["warnings"]
-    assert warnings == ["The incident date is outside this worker's cover for this product: "
-                        "the claim will not pass review."]
+    assert warnings == ["The incident date is outside this member's cover for this product: "
+                        "the claim will not pass verification."]
     logged = county.claim(member)["claim_no"]
     again = post_form(client, "/console/claims/estimate", county.claim_body(member)).json
-    assert again["warnings"] == [f"Claim {logged} already exists for this worker, product and "
-                                 "incident date: this one cannot pass review."]
+    assert again["warnings"] == [f"Claim {logged} already exists for this member, product and "
+                                 "incident date: this one cannot pass verification."]
     client.get("/console/?lang=zh")
     form = client.get("/console/claims/new").get_data(as_text=True)
-    assert 'data-amount="%(amount)s 元"' in form and "预估互助金：<output" in form
+    assert 'data-amount="%(amount)s 元"' in form and "估算互助金：<output" in form
     assert post_form(client, "/console/claims/estimate", body).json["missing_documents"] == [
         "医疗费用发票", "医保结算单", "出院小结"]
 
@@ -241,7 +247,7 @@ def test_the_batch_page_in_english_a_refused_sheet_and_one_batch(client: FlaskCl
     answer = upload(client, batch_no, decisions_sheet([row(claim_no, "核准")]), "dec-bad.xlsx")
     page = answer.get_data(as_text=True)
     assert answer.status_code == 422 and " (dec-bad.xlsx)." in page and "（" not in page
-    assert f"<title>Batch {batch_no}" in page and "folder: Sent" in page
+    assert f"<title>Batch {batch_no}" in page and "Shared folder: Sent" in page
     client.get("/console/?lang=zh")
     answer = upload(client, batch_no, decisions_sheet([row(claim_no, "核准")]), "dec-bad.xlsx")
     assert "需要更正（dec-bad.xlsx）。" in answer.get_data(as_text=True)

@@ -32,7 +32,7 @@ def test_a_remittance_entered_in_the_form_moves_its_claims(app, client: FlaskCli
         county.today.isoformat()))
     assert answer.status_code == 303, answer.get_data(as_text=True)
     listing = client.get(answer.headers["Location"]).get_data(as_text=True)
-    assert "CITY-7" in listing and "2300.50" in listing and "2 件理赔" in listing
+    assert "CITY-7" in listing and "2,300.50" in listing and "2 件理赔" in listing
     for claim in (first, second):
         assert county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json[
             "state"] == "funds_received"
@@ -219,7 +219,7 @@ def test_the_claim_page_says_when_the_money_came_and_where_to_collect_it(
     assert remit(county, [claim]).status_code == 201
     html = client.get(page).get_data(as_text=True)
     today = county.today.isoformat()
-    assert f"互助金 1500.00 元已于 {today} 到账，已等待 0 天。" in html
+    assert f"互助金 1,500.00 元已于 {today} 到账，已等待 0 天。" in html
     settings = app.extensions["mutualaid"].settings
     assert settings.collection_place in html and settings.collection_hours in html
     assert "职工本人携带身份证原件领取" in html and "尚未收到到账通知" in html

@@ -91,7 +91,7 @@ def test_the_console_member_page_shows_the_history(client, county, worker):
     page = client.get(f"/console/members/{worker['id']}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert worker["claims"][0] in html and "2000.00" in html and "1000.00" in html
+    assert worker["claims"][0] in html and "2,000.00" in html and "1,000.00" in html
     assert worker["id_number"] not in html and worker["id_number_masked"] in html
     assert client.get("/console/members/999999").status_code == 404
 

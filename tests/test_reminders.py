@@ -160,7 +160,9 @@ def test_a_reminder_queued_before_the_money_was_collected_is_cancelled_not_sent(
     page = client.get("/console/notifications?state=cancelled").get_data(as_text=True)
     row = page[page.index(f'id="notice-{cancelled["id"]}"'):]
     row = row[:row.index("</tr>")]
-    assert "已取消" in row and "重新发送" not in row and "the claim is now collected" in row
+    assert "已取消" in row and "重新发送" not in row and "未发送：理赔已转为“已领取”" in row
+    english = client.get("/console/notifications?state=cancelled&lang=en").get_data(as_text=True)
+    assert "Not sent: the claim is now “Collected”" in english
 
 
 def test_a_materials_reminder_is_cancelled_once_the_claim_is_complete(app, county):

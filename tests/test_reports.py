@@ -422,7 +422,8 @@ def test_the_reports_page_charts_the_year_without_scripts(world: World) -> None:
     assert page.count("<svg") == 3 and "<script" not in page
     assert page.count(f'<style nonce="{nonce}"') == 3 and page.count("<style") == 3
     assert "HYPERLINK(&#34;" in page  # the table's cell, escaped; the chart's label is text
-    for figure in ("统计报表", "4550.00", "1250.00", "349830.00", "登记到装批", world.claims["C2"]):
+    for figure in ("统计报表", "4,550.00", "1,250.00", "349,830.00", "登记到装批",
+                   world.claims["C2"]):
         assert figure in page, figure
     download = county.client.get(f"/console/reports/units.xlsx?year={Y}")
     assert _sheet_rows(download, "单位考核")[1][0] == "U001"

@@ -17,8 +17,10 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlmodel import select
+from werkzeug.exceptions import HTTPException
 
 from claims.api.claims import (
     claim_list_conditions,
@@ -41,7 +43,7 @@ from claims.models import Claim, Member, Notification, User
 from claims.money import format_fen
 from claims.runtime import get_reads, get_runtime, get_session
 from claims.schemas.fields import normal_name
-from claims.web.forms import FIELD_LABELS
+from claims.web.forms import FIELD_LABELS, grouped_yuan
 from workflows.lifecycle import STATES
 from workflows.reminders import overdue_batches, overdue_days
 from workflows.tally import claims_by_state
@@ -52,10 +54,10 @@ OPEN_OUTSIDE = frozenset({"console.login", "console.static"})
 SIGN_IN = "sign_in"  # the session key holding the sign-in token's digest
 # What "needs doing today" means on the home page: a title and the states it counts.
 TODAY_WORK: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
-    ("logged", _l("已登记，待审核"), ("logged",)),
+    ("logged", _l("已登记，待核验"), ("logged",)),
     ("pending_materials", _l("待补材料"), ("pending_materials",)),
     ("ready", _l("待报送（本周批次）"), ("ready",)),
-    ("money", _l("理赔金已到账，待领取"), ("funds_received", "notified", "onsite_scheduled")),
+    ("money", _l("互助金已到账，待领取"), ("funds_received", "notified", "onsite_scheduled")),
 )
 
 
@@ -144,8 +146,62 @@ def _not_found(_error: Exception) -> tuple[str, int]:
                            message=_("没有找到这一页，或您无权查看。")), 404
 
 
+@console.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> tuple[str, int]:
+    """Any other refusal of a console page (405, 413, a bad request): the console's page, never
+    the API's JSON. 404, 403, 400 (CSRF) and 500 have their own words above."""
+    status = error.code or 500
+    if status == 404:
+        return _not_found(error)
+    if status == 405:  # a form's address opened as a link (a bookmark, the language switch)
+        return render_template("console/error.html", title=_("不能这样打开此页"),
+                               message=_("这个地址只接受工作台表单的提交，不能直接打开。"
+                                         "请返回工作台，从页面上的按钮重新办理。")), 405
+    if status == 413:
+        return render_template("console/error.html", title=_("文件过大"),
+                               message=_("上传的内容过大，未能办理。请换一个较小的文件重试。")), 413
+    return render_template("console/error.html", title=_("未能办理"),
+                           message=_("请求未能办理（错误 %(status)s）。请返回工作台刷新后重试。",
+                                     status=status)), status
+
+
+@console.before_app_request
+def _console_address_unknown() -> tuple[str, int] | None:
+    """An address under /console/ that no page answers, or not with this method (a POST-only
+    form's address opened as a link): routing failed, so no console handler is asked and the
+    API's JSON would answer. Caught here, before Flask raises it, as a console page."""
+    error = request.routing_exception
+    if (isinstance(error, HTTPException) and (error.code or 0) >= 400
+            and request.path.startswith("/console/")):
+        sign_in = session.get(SIGN_IN)  # the header's menu for a signed-in user
+        actor = actor_for_digest(get_reads(), sign_in) if isinstance(sign_in, str) else None
+        if actor is not None:
+            g.actor = actor
+        g.console_address_unknown = True
+        return _http_error(error)
+    return None
+
+
+@console.app_context_processor
+def _outside_the_routes() -> dict[str, Any]:
+    """The console's page context (menu, language switch) for that error page: the console's
+    own context processors run for its routes only, and there was none."""
+    if not g.get("console_address_unknown"):
+        return {}
+    from claims.web.console_i18n import page_languages  # console_i18n builds on this module
+
+    return {**_shared(), **page_languages()}
+
+
 @console.app_template_filter("yuan")
 def _yuan(fen: int | None) -> str:
+    """An amount as pages show it: 308,237.67 (display only: a form box takes `yuan_typed`)."""
+    return grouped_yuan(format_fen(fen) or "")
+
+
+@console.app_template_filter("yuan_typed")
+def _yuan_typed(fen: int | None) -> str:
+    """An amount as a form box holds it, as the API reads it: 308237.67."""
     return format_fen(fen) or ""
 
 
@@ -180,8 +236,8 @@ def login() -> Any:
         minutes = -(-lockout.retry_after // 60)
         page = render_template("console/login.html", next=request.form.get("next", ""),
                                username=username,
-                               error=_("密码错误次数过多，请 %(minutes)s 分钟后再试",
-                                       minutes=minutes))
+                               error=ngettext("密码错误次数过多，请 %(num)s 分钟后再试",
+                                              "密码错误次数过多，请 %(num)s 分钟后再试", minutes))
         return page, 429, {"Retry-After": str(lockout.retry_after)}
     user = get_session().exec(select(User).where(User.username == username)).first()
     if not check_password(user, request.form.get("password", "")):
@@ -212,7 +268,10 @@ def logout() -> Any:
         db = get_session()
         revoke_digest(db, sign_in)
         db.commit()
+    lang = session.get("lang")
     session.clear()
+    if lang:  # the language is the desk's, not the user's: the sign-in page keeps it
+        session["lang"] = lang
     return redirect(url_for("console.login"))
 
 

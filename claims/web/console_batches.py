@@ -11,6 +11,8 @@ import flask
 import sqlalchemy as sa
 from flask import g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlmodel import col, select
 
 from claims.api.batches import MANIFEST_TYPES
@@ -34,6 +36,11 @@ from workflows.payout import apply_decisions
 
 # rows.7.核准金额: the sheet's row number and the column the clerk sees.
 _SHEET_FIELD = re.compile(r"^rows\.(\d+)\.(.+)$")
+# How the manifest goes to the city office (MUTUALAID_TRANSMISSION), and how that went.
+TRANSMISSIONS: dict[str, Any] = {"folder": _l("共享文件夹"), "smtp": _l("电子邮件"),
+                                 "http": _l("HTTP 接口")}
+TRANSMISSION_STATES: dict[str, Any] = {"pending": _l("待传送"), "sent": _l("已传送"),
+                                       "failed": _l("传送失败")}
 
 
 def _batch_or_404(batch_no: str) -> Batch:
@@ -66,7 +73,8 @@ def batches() -> str:
     ready = get_session().scalar(
         sa.select(sa.func.count()).select_from(Claim).where(Claim.state == "ready")) or 0
     return render_template("console/batches.html", page=page, batches=listed, counts=counts,
-                           ready=ready)
+                           ready=ready, transmissions=TRANSMISSIONS,
+                           transmission_states=TRANSMISSION_STATES)
 
 
 @console.post("/batches/run")
@@ -78,8 +86,9 @@ def run_batch() -> Any:
     if summary["batch_no"] is None:
         flask.flash(_("没有待报送的理赔，未生成批次。"))
         return redirect(url_for("console.batches"), 303)
-    flask.flash(_("已装批 %(n)s 件理赔，批次 %(batch)s。", n=summary["sealed"],
-                  batch=summary["batch_no"]))
+    flask.flash(ngettext("已装批 %(num)s 件理赔，批次 %(batch)s。",
+                         "已装批 %(num)s 件理赔，批次 %(batch)s。", summary["sealed"],
+                         batch=summary["batch_no"]))
     return redirect(url_for("console.batch_page", batch_no=summary["batch_no"]), 303)
 
 
@@ -107,7 +116,8 @@ def _batch_page(batch_no: str, status: int = 200, **extra: Any) -> Any:
     return render_template(
         "console/batch.html", batch=batch, by_state=by_state, approved_total=int(approved),
         claims=[claim_view(*row) for row in claims.rows], claims_page=claims,
-        refusals=extra.get("refusals", []), file_name=extra.get("file_name")), status
+        refusals=extra.get("refusals", []), file_name=extra.get("file_name"),
+        transmissions=TRANSMISSIONS, transmission_states=TRANSMISSION_STATES), status
 
 
 @console.get("/batches/<batch_no>")
@@ -149,7 +159,9 @@ def deliver(batch_no: str) -> Any:
         flask.flash(chinese(error.code, error.message), "error")
         return redirect(url_for("console.batch_page", batch_no=batch_no), 303)
     db.commit()
-    flask.flash(_("批次 %(batch)s 已报送市总，%(n)s 件理赔待市总审核。", batch=batch_no, n=moved))
+    flask.flash(ngettext("批次 %(batch)s 已报送市总，%(num)s 件理赔待市总审核。",
+                         "批次 %(batch)s 已报送市总，%(num)s 件理赔待市总审核。", moved,
+                         batch=batch_no))
     return redirect(url_for("console.batch_page", batch_no=batch_no), 303)
 
 
@@ -163,8 +175,8 @@ def upload_decisions(batch_no: str) -> Any:
     name = upload.filename if upload is not None else None
     try:
         if upload is None or not upload.filename:
-            raise RuleFailed("Choose the decisions sheet.",
-                             [FieldError("file", "required", "Choose the decisions sheet.")])
+            raise RuleFailed("Choose the decisions sheet.", [FieldError(
+                "file", "no_decisions_file", "Choose the decisions sheet.")])
         if not upload.filename.lower().endswith(".xlsx"):
             raise RuleFailed("Not an .xlsx workbook.",
                              [FieldError("file", "not_xlsx", "Not an .xlsx workbook.")])
@@ -179,7 +191,8 @@ def upload_decisions(batch_no: str) -> Any:
                                                    col(Claim.above_estimate))
                       .order_by(col(Claim.claim_no))).all() if approved else []
     db.commit()
-    flask.flash(_("已记录 %(n)s 条市总审核结果。", n=applied))
+    flask.flash(ngettext("已记录 %(num)s 条市总审核结果。", "已记录 %(num)s 条市总审核结果。",
+                         applied))
     if flagged:
         flask.flash(_("核准金额高于估算，请复核：%(claims)s", claims=_("、").join(flagged)),
                     "warning")

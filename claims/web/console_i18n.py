@@ -12,11 +12,12 @@ second msgid in the context "one": `pgettext('one', '单位')` is "Unit", `_('�
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import Flask, request, session
+from flask import Flask, current_app, request, session, url_for
 from flask_babel import Babel, get_locale, gettext
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import HTTPException
 
 from claims.runtime import get_runtime
 from claims.web.console import console
@@ -96,12 +97,38 @@ def translate_reason(text: Any) -> str:
     return gettext(reason.label) if reason is not None and reason.label == str(text) else text
 
 
+def _opens_with_get(path: str) -> bool:
+    """Whether a console address answers a plain link (GET), not only a form's POST."""
+    adapter = current_app.url_map.bind(request.host, script_name=request.script_root or None)
+    try:
+        adapter.match(path, method="GET")
+    except HTTPException:  # 404, 405, and a redirect to the address with its slash
+        return False
+    return True
+
+
+def switch_href(switch_to: str) -> str:
+    """The language link: this page in the other language. A page answering a form's POST (a
+    refused verify, a refused decisions sheet) has an address that takes POSTs only, so the
+    link goes back to the page the form was on (the same-site Referer), else to the console
+    home: a link is a GET."""
+    if request.method == "GET":
+        # The same page in the other language: a list keeps its filters and page.
+        kept = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"]
+        return "?" + urlencode([*kept, ("lang", switch_to)])
+    came_from = urlsplit(request.referrer or "")
+    if (came_from.netloc == request.host and came_from.path.startswith("/console/")
+            and _opens_with_get(came_from.path)):
+        kept = [(key, value) for key, value in parse_qsl(came_from.query) if key != "lang"]
+        return came_from.path + "?" + urlencode([*kept, ("lang", switch_to)])
+    return url_for("console.home", lang=switch_to)
+
+
 @console.context_processor
-def _languages() -> dict[str, Any]:
+def page_languages() -> dict[str, Any]:
+    """The header's language switch, and the page's language for <html lang>."""
     lang = str(get_locale() or DEFAULT_LANGUAGE)
     switch_to = "en" if lang == "zh" else "zh"
-    # The same page in the other language: a list keeps its filters and page.
-    kept = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"]
     return {"languages": LANGUAGES, "lang": lang,
             "html_lang": "zh-CN" if lang == "zh" else lang,
-            "switch_to": switch_to, "switch_href": "?" + urlencode([*kept, ("lang", switch_to)])}
+            "switch_to": switch_to, "switch_href": switch_href(switch_to)}

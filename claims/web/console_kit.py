@@ -97,7 +97,7 @@ def schema_field_errors(error: ma.ValidationError) -> Errors:
     errors: Errors = {}
     for item in flatten_messages(error.messages):
         errors.setdefault(item["field"] or "_form", []).append(
-            chinese(item["code"], item["message"]))
+            chinese(item["code"], item["message"], item["field"]))
     return errors
 
 

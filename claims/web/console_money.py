@@ -13,6 +13,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask import Response, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlmodel import col
 
 from claims.api.claims import load_claim, receipt_page, visible_claims
@@ -96,8 +97,10 @@ def new_remittance() -> Any:
     else:
         reference, count = remittance.reference, len(filled)
         db.commit()
-        flask.flash(_("已记录到账 %(ref)s：%(n)s 件理赔转为“理赔金已到账”，领取通知已排队。",
-                      ref=reference, n=count))
+        flask.flash(ngettext(
+            "已记录到账 %(ref)s：%(num)s 件理赔转为“理赔金已到账”，领取通知已排队。",
+            "已记录到账 %(ref)s：%(num)s 件理赔转为“理赔金已到账”，领取通知已排队。",
+            count, ref=reference))
         return redirect(url_for("console.remittances"), 303)
     return _remittance_form(rows, typed, _by_form_row(errors, filled), 422)
 
@@ -222,9 +225,12 @@ def dispatch_now() -> Any:
     run = run_job(get_runtime(), "dispatch_notifications", trigger="manual")
     summary = run.summary or {}
     if run.outcome == "ok":
-        counts = {k: summary.get(k, 0) for k in ("sent", "notified", "retrying", "failed")}
-        flask.flash(_("已发送 %(sent)s 条通知，%(notified)s 件理赔已通知领取；"
-                      "待重试 %(retrying)s 条，失败 %(failed)s 条。", **counts))
+        counts = {k: summary.get(k, 0) for k in ("notified", "retrying", "failed")}
+        flask.flash(ngettext("已发送 %(num)s 条通知，%(notified)s 件理赔已通知领取；"
+                             "待重试 %(retrying)s 条，失败 %(failed)s 条。",
+                             "已发送 %(num)s 条通知，%(notified)s 件理赔已通知领取；"
+                             "待重试 %(retrying)s 条，失败 %(failed)s 条。",
+                             summary.get("sent", 0), **counts))
     else:
         flask.flash(_("发送通知失败：%(message)s", message=summary.get("message", "")), "error")
     target = request.form.get("next", "")

@@ -4,6 +4,7 @@ POST /notifications/{id}/resend). For county staff; the home page counts the fai
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import flask
@@ -20,11 +21,26 @@ from claims.web.console_claim import NOTICES, RECIPIENTS
 from claims.web.console_kit import paged, staff_only
 from claims.web.forms import chinese
 from workflows.errors import DomainError
+from workflows.lifecycle import STATES
 from workflows.notify import send_again
 
 # 已取消: a reminder not sent because its claim moved on (never sent again, never a failure).
 NOTICE_STATES: dict[str, Any] = {"failed": _l("发送失败"), "pending": _l("待发送"),
                                  "sent": _l("已发送"), "cancelled": _l("已取消")}
+
+
+# workflows.notify's reason for a cancelled notice (stored, and answered by the API, as written).
+_CANCELLED = re.compile(r"not sent: the claim is now (?P<state>[a-z_]+)")
+
+
+@console.app_template_filter("notice_error")
+def notice_error(text: str | None) -> str:
+    """A notice's last error in the page's language where it is the outbox's own (a cancelled
+    notice's reason); a mail server's or gateway's answer as it came."""
+    cancelled = _CANCELLED.fullmatch(text or "")
+    if cancelled is not None and cancelled["state"] in STATES:
+        return _("未发送：理赔已转为“%(state)s”", state=_(STATES[cancelled["state"]]))
+    return text or ""
 
 
 @console.get("/notifications")

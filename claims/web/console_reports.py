@@ -77,7 +77,7 @@ def reports() -> Any:
         charts={
             "weekly": charts.claims_and_payouts(weekly_activity(session, year, unit_id),
                                                 _("每周理赔登记与兑付"), nonce),
-            "turnaround": charts.turnaround_trend(timing["stages"], _("办理时效趋势"), nonce),
+            "turnaround": charts.turnaround_trend(timing["stages"], _("办理用时趋势"), nonce),
             "rates": charts.enrolment_rates(units, _("各单位参保率"), nonce),
         })
     response = flask.make_response(page)

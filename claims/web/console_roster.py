@@ -12,6 +12,7 @@ import flask
 from flask import g, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from claims.api.roster import checked_import
 from claims.runtime import get_runtime, get_session
@@ -21,7 +22,8 @@ from claims.web.forms import chinese
 from workflows.errors import DomainError
 from workflows.roster_rows import RosterRefused
 
-# The wording of the roster's own refusal codes (the shared ones are in claims.web.forms).
+# The wording of the roster's own refusal codes (the shared ones are in claims.web.forms; the
+# enrolment rules', shares and age, with their values, in claims.web.console_rules).
 ROSTER_MESSAGES: dict[str, Any] = {
     "invalid_id_number": _l("身份证号码格式不正确（18 位）"),
     "invalid_check_digit": _l("身份证号码校验位不正确"),
@@ -31,7 +33,6 @@ ROSTER_MESSAGES: dict[str, Any] = {
     "unknown_unit": _l("没有此单位代码"),
     "other_unit": _l("只能导入本单位的职工"),
     "overlapping_enrolment": _l("与已有参保期间重叠"),
-    "shares": _l("参保份数超出允许范围"),
     "end_before_start": _l("止保日期早于起保日期"),
     "unreadable_file": _l("文件无法读取，请上传 .xlsx 或 .csv 文件"),
     "unsupported_format": _l("不支持旧版 .xls 文件，请另存为 .xlsx 或 .csv"),
@@ -60,10 +61,8 @@ _DETAILED: dict[str, tuple[re.Pattern[str], Any]] = {
                        _l("多个工作表都有花名册表头（%(sheets)s）：请每次只导入一个工作表")),
     "cell_error": (re.compile(r"error (?P<error>#\S+)\.$"),
                    _l("单元格中是表格的错误值 %(error)s，请改正公式或填写实际内容")),
-    "other_unit_members": (re.compile(r"^(?P<n>\d+) row"),
-                           _l("有 %(n)s 行的身份证号码已登记在其他单位（不列出是哪几行），"
-                              "请联系县总工会办理调动")),
 }
+_OTHER_UNIT_ROWS = re.compile(r"^(?P<n>\d+) row")
 
 
 def _message(code: str, message: str) -> str:
@@ -72,6 +71,12 @@ def _message(code: str, message: str) -> str:
         return _("没有此险种；可填：%(names)s（或其代码）", names=names)
     if code == "invalid_date":
         return _("日期格式不正确，请写作 2027-01-01，或设为 Excel 的日期格式")
+    rows = _OTHER_UNIT_ROWS.search(message) if code == "other_unit_members" else None
+    if rows is not None:
+        return ngettext("有 %(num)s 行的身份证号码已登记在其他单位（不列出是哪几行），"
+                        "请联系县总工会办理调动",
+                        "有 %(num)s 行的身份证号码已登记在其他单位（不列出是哪几行），"
+                        "请联系县总工会办理调动", int(rows["n"]))
     detailed = _DETAILED.get(code)
     found = detailed[0].search(message) if detailed else None
     if detailed and found:

@@ -115,6 +115,9 @@ def new_unit() -> Any:
             unit = create_unit(db, UnitInSchema().load(body))
         except ma.ValidationError as error:
             errors = schema_field_errors(error)
+            if "employee_count" in errors and not typed["employee_count"].isdigit():
+                # -3 or 3.5: what to write instead, not only that it is out of range
+                errors["employee_count"] = [_("请填写 0 或正整数")]
         except DomainError as error:
             db.rollback()
             errors, status = domain_errors(error), error.status

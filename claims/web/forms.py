@@ -7,11 +7,15 @@ import unicodedata
 from typing import Any
 
 import marshmallow as ma
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
+from claims.money import format_fen
+from claims.runtime import get_runtime
 from claims.schemas.claims import ClaimEventInSchema, ClaimInSchema
 from claims.schemas.fields import error_code_for
+from claims.web.console_rules import rule_message
 from workflows.errors import DomainError
 
 FIELD_LABELS: dict[str, Any] = {
@@ -65,6 +69,7 @@ MESSAGES: dict[str, Any] = {
     "duplicate_receipt": _l("此收据编号已使用"),
     "date_in_past": _l("日期不能早于今天"),
     "version_mismatch": _l("该理赔已被他人修改，请刷新后重试"),
+    "transition_not_allowed": _l("理赔当前的状态不能办理这一事项，请刷新页面查看"),
     # the city office's sheet and remittances (console_batches, console_money)
     "unknown_claim": _l("没有此理赔编号"),
     "not_in_batch": _l("该理赔不在本批次中"),
@@ -87,7 +92,8 @@ MESSAGES: dict[str, Any] = {
     "too_many_decimals": _l("金额最多两位小数"),
     "amount_too_large": _l("金额过大"),
     "blank": _l("请填写此项"),
-    "below_onsite_threshold": _l("现场理赔仅适用于大额理赔"),
+    "no_decisions_file": _l("请选择要上传的审核结果表（.xlsx）"),
+    "nothing_requested": _l("请勾选要补交的材料，或在原因中写明还需补交什么"),
     # units and members (console_units)
     "duplicate": _l("已登记，不能重复"),
     "unknown_unit": _l("没有此单位代码"),
@@ -122,9 +128,43 @@ BENEFICIARY_FIELDS = ("name", "id_number", "relation")
 Errors = dict[str, list[str]]
 
 
-def chinese(code: str, message: str) -> str:
-    """The message shown beside a field: Chinese where the code is known."""
-    return MESSAGES.get(code, message)
+# A code that means more than its words for one field: "required" documents are boxes to tick.
+FIELD_MESSAGES: dict[tuple[str, str], Any] = {
+    ("documents", "required"): _l("请至少勾选一项材料"),
+}
+# marshmallow's own refusals that error_code_for knows only as "invalid": their meaning.
+LIBRARY_CODES: dict[str, str] = {"Not a valid email address.": "invalid_email"}
+# marshmallow's codes for a value it cannot take, whose English says no more than 格式不正确.
+_GENERIC = frozenset({"invalid", "too_short", "null"})
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def chinese(code: str, message: str, field: str | None = None) -> str:
+    """The message shown beside a field, in the page's language: by its code (and field), or
+    an eligibility rule's with its values; else the API's message as written."""
+    known = FIELD_MESSAGES.get((field or "", code)) or MESSAGES.get(code) or MESSAGES.get(
+        LIBRARY_CODES.get(message, ""))
+    if known is not None:
+        return str(known)
+    if code == "below_onsite_threshold":  # with the threshold the county configured
+        threshold = format_fen(get_runtime().settings.onsite_threshold_fen) or ""
+        return _("现场理赔仅适用于大额理赔（核准金额 %(amount)s 元及以上）",
+                 amount=grouped_yuan(threshold))
+    ruled = rule_message(code, message)
+    if ruled is not None:
+        return ruled
+    if not _CHINESE.search(message) and code in _GENERIC:
+        return str(MESSAGES["invalid_type"])
+    return message
+
+
+def grouped_yuan(amount: str) -> str:
+    """A two-place amount as a page shows it: 308237.67 -> 308,237.67. For reading only:
+    form boxes and downloads hold 308237.67, as the API takes it."""
+    whole, point, fen = amount.partition(".")
+    sign = "-" if whole.startswith("-") else ""
+    digits = whole.lstrip("-")
+    return f"{sign}{int(digits):,}{point}{fen}" if digits.isdigit() else amount
 
 
 def _add(errors: Errors, field: str | None, text: str) -> None:
@@ -143,7 +183,7 @@ def schema_errors(error: ma.ValidationError) -> Errors:
                 errors.setdefault(f"{field}_{inner}", []).extend(texts)
             continue
         for text in found if isinstance(found, list) else [str(found)]:
-            _add(errors, str(field), chinese(error_code_for(str(text)), str(text)))
+            _add(errors, str(field), chinese(error_code_for(str(text)), str(text), str(field)))
     return errors
 
 
@@ -151,7 +191,7 @@ def domain_errors(error: DomainError) -> Errors:
     """A workflow's refusal, each failed rule beside its field (or above the form)."""
     errors: Errors = {}
     for failure in error.errors:
-        _add(errors, failure.field, chinese(failure.code, failure.message))
+        _add(errors, failure.field, chinese(failure.code, failure.message, failure.field))
     if not error.errors:
         _add(errors, None, chinese(error.code, error.message))
     return errors
