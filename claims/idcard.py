@@ -82,6 +82,37 @@ def mask(number: str | None) -> str | None:
     return f"{number[:6]}{'*' * 8}{number[-4:]}"
 
 
+# An ID number as people write one inside other text: ASCII or full-width digits, in groups
+# with spaces or hyphens (330183 19740119 9001). Text holding one is refused (free text is
+# shown to unit unions and on the status page) and log lines mask it.
+_DIGIT = "0-9\uff10-\uff19"
+_SEPARATOR = "[ \u3000\uff0d-]?"
+_WRITTEN = re.compile(f"(?<![{_DIGIT}])[1-9\uff11-\uff19](?:{_SEPARATOR}[{_DIGIT}]){{16}}"
+                      f"{_SEPARATOR}[{_DIGIT}Xx\uff38\uff58](?![{_DIGIT}])")
+
+
+def written_id_numbers(text: str) -> list[tuple[re.Match[str], str]]:
+    """Every 18-character run in `text` shaped like an ID number, with its characters as
+    normalise_id_number reads them; whether valid or not (logs mask them all)."""
+    found = []
+    for match in _WRITTEN.finditer(text):
+        number = normalise_id_number(match.group()).replace("-", "")
+        if _SHAPE.match(number):
+            found.append((match, number))
+    return found
+
+
+def holds_id_number(text: str) -> bool:
+    """Whether `text` holds a valid ID number (check digit and birth date), however written."""
+    for _match, number in written_id_numbers(text):
+        try:
+            parse_id_number(number)
+        except IdNumberError:
+            continue
+        return True
+    return False
+
+
 def make_id_number(area: str, born: date, sequence: int, sex: str) -> str:
     """Build a valid ID number (demo data and tests): sequence 0-99 plus the sex digit."""
     sex_digit = (sequence * 2 + (1 if sex == "M" else 0)) % 10

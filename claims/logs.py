@@ -15,6 +15,7 @@ from typing import Any
 import flask
 from flask import Flask, g, has_request_context, request
 
+from claims.idcard import mask, written_id_numbers
 from config.settings import Settings
 
 ACCESS_LOG = logging.getLogger("mutualaid.access")
@@ -31,8 +32,11 @@ _HANDLER_MARK = "_mutualaid_handler"
 
 
 def mask_secrets(text: str) -> str:
-    """The text with every ID number masked (first 6, 8 stars, last 4) and bearer tokens cut."""
+    """The text with every ID number masked (first 6, 8 stars, last 4), however written
+    (full-width, in groups), and bearer tokens cut."""
     text = _ID_NUMBER.sub(lambda m: f"{m.group()[:6]}********{m.group()[-4:]}", text)
+    for match, number in reversed(written_id_numbers(text)):  # from the end: offsets hold
+        text = f"{text[:match.start()]}{mask(number)}{text[match.end():]}"
     text = _BEARER.sub(r"\1[token]", text)
     return _SECRET_PARAMETER.sub(r"\1=[masked]", text)
 

@@ -351,6 +351,23 @@ def test_a_member_answers_201_with_masked_id_and_derived_birth_date_and_sex(coun
     assert male["sex"] == "M"
 
 
+def test_a_member_shown_again_never_gives_the_birth_date_beside_the_masked_number(county):
+    # The mask hides exactly the birth date (6 + 8 * + 4): beside it, the date is the number.
+    unit = county.unit()
+    id_number = new_id_number(born=date(1974, 1, 19))
+    member_id = county.clerk.post(MEMBERS, member_body(unit["code"], id_number)).json["id"]
+    staff = county.unit_staff(unit["code"])
+    for api in (county.clerk, staff):
+        for path in (f"{MEMBERS}?unit_code={unit['code']}", f"{MEMBERS}/{member_id}",
+                     f"{MEMBERS}/{member_id}/history"):
+            answer = api.get(path)
+            assert answer.status_code == 200, (path, answer.json)
+            text = answer.get_data(as_text=True)
+            assert "1974-01-19" not in text and "19740119" not in text, path
+            assert id_number not in text, path
+        assert api.get(f"{MEMBERS}/{member_id}").json["birth_year"] == 1974
+
+
 @pytest.mark.parametrize("phone", ["omitted", None], ids=["omitted", "null"])
 def test_a_member_without_a_phone_answers_201_with_no_phone(county, phone):
     unit = county.unit()

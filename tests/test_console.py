@@ -309,6 +309,20 @@ def test_a_missing_event_field_is_shown_beside_it(client: FlaskClient, county: C
     assert county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json["state"] == "logged"
 
 
+def test_an_id_number_in_a_reason_is_refused_in_words_a_clerk_reads(
+        client: FlaskClient, county: County) -> None:
+    claim = county.claim()
+    other = county.member()["id_number"]
+    sign_in(client, county)
+    answer = post_form(client, f"/console/claims/{claim['claim_no']}/events/withdraw",
+                       {"reason": f"重复，见{other}", "version": claim["version"],
+                        "confirm": "1"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert "此处不能填写身份证号码" in html  # (the box keeps what was typed, to correct it)
+    assert county.clerk.get(f"/api/v1/claims/{claim['claim_no']}").json["state"] == "logged"
+
+
 def test_withdrawing_on_the_page_asks_for_a_tick_first(client: FlaskClient,
                                                         county: County) -> None:
     claim = county.claim()

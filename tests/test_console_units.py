@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from conftest import County, new_id_number
 from flask.testing import FlaskClient
 from test_console import post_form, sign_in
@@ -29,6 +31,17 @@ def test_the_unit_page_masks_every_id_number(client: FlaskClient, county: County
     html = client.get(f"/console/units/{unit['code']}").get_data(as_text=True)
     for member in members:
         assert member["id_number"] not in html and member["id_number_masked"] in html
+
+
+def test_member_pages_show_the_year_of_birth_not_the_date_the_mask_hides(
+        client: FlaskClient, county: County) -> None:
+    unit = county.unit()
+    member = county.member(unit["code"], born=date(1974, 1, 19))
+    sign_in(client, county)
+    for path in (f"/console/units/{unit['code']}", f"/console/members/{member['id']}"):
+        html = client.get(path).get_data(as_text=True)
+        assert member["id_number_masked"] in html and "1974" in html, path
+        assert "1974-01-19" not in html and "19740119" not in html, path
 
 
 def test_adding_a_unit_and_a_member_through_the_forms(client: FlaskClient,

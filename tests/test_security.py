@@ -330,3 +330,42 @@ def test_the_log_filter_masks_id_numbers_and_tokens_whatever_logs_them(line):
     assert id_number not in masked and "abc.DEF-123_x" not in masked
     if "{id}" in line:
         assert f"{id_number[:6]}********{id_number[-4:]}" in masked
+
+
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+
+@pytest.mark.parametrize("written", [
+    lambda n: n.translate(FULL_WIDTH),
+    lambda n: f"{n[:6]} {n[6:14]} {n[14:]}",
+    lambda n: f"{n[:6]}-{n[6:14]}-{n[14:]}",
+], ids=["full-width", "spaced", "hyphenated"])
+def test_the_log_filter_masks_an_id_number_however_it_is_written(written):
+    # The app reads all of these as the number (a sign-in with one as the username is logged).
+    from claims.logs import mask_secrets
+
+    id_number = new_id_number()
+    masked = mask_secrets(f"sign-in failed user='{written(id_number)}'")
+    assert f"user='{id_number[:6]}********{id_number[-4:]}'" == masked.split(" ", 2)[2]
+    digits = "".join(c for c in masked if c.isdigit())
+    assert id_number[6:14] not in digits and id_number[6:14].translate(FULL_WIDTH) not in masked
+
+
+@pytest.mark.parametrize("field", ["reason", "proxy_reference", "place"])
+def test_free_text_holding_an_id_number_is_refused_and_changes_nothing(county, field):
+    # Free text is shown unmasked to the unit union, on the status page and in claim views.
+    other = county.member()["id_number"]
+    claim_no = county.claim()["claim_no"]
+    before = county.clerk.get(f"/api/v1/claims/{claim_no}").json
+    text = f"复印件为{other[:6]} {other[6:14]} {other[14:]}"
+    event = {"reason": "request_materials", "proxy_reference": "collect",
+             "place": "schedule_onsite"}[field]
+    answer = county.fire(claim_no, event, **{field: text})
+    assert answer.status_code == 422
+    assert {(e["field"], e["code"]) for e in answer.json["errors"]} >= {
+        (field, "id_number_in_text")}
+    assert county.clerk.get(f"/api/v1/claims/{claim_no}").json == before
+    hospital = county.clerk.post("/api/v1/claims", county.claim_body(
+        county.member(), hospital=f"县医院 {other.translate(FULL_WIDTH)}"))
+    assert [(e["field"], e["code"]) for e in hospital.json["errors"]] == [
+        ("hospital", "id_number_in_text")]

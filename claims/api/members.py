@@ -16,19 +16,27 @@ from claims.models import Member, Unit
 from claims.registry import register_member
 from claims.runtime import get_runtime, get_session
 from claims.schemas.history import MemberHistorySchema
-from claims.schemas.members import MemberInSchema, MemberQuerySchema, MemberSchema
+from claims.schemas.members import (
+    MemberInSchema,
+    MemberQuerySchema,
+    MemberSchema,
+    RegisteredMemberSchema,
+)
 from workflows.history import member_history
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1/members", description="Insured workers")
 
 
 def member_view(member: Member, unit_code: str) -> dict[str, Any]:
+    """A member as lists and pages show them: the year of birth, never the date. The mask
+    hides exactly the ID number's birth date (6 + 8 * + 4), so a date beside it would give
+    the whole number back."""
     return {
         "id": member.id,
         "unit_code": unit_code,
         "name": member.name,
         "id_number_masked": mask(member.id_number),
-        "birth_date": member.birth_date,
+        "birth_year": member.birth_date.year,
         "sex": member.sex,
         "phone": member.phone,
     }
@@ -66,14 +74,15 @@ class MembersView(MethodView):
 
     @STAFF_ONLY
     @blp.arguments(MemberInSchema)
-    @blp.response(201, MemberSchema)
+    @blp.response(201, RegisteredMemberSchema)
     @blp.alt_response(409, description="The ID number is registered already")
     def post(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Register a member; birth date and sex come from the ID number."""
         session = get_session()
         member = register_member(session, **fields)
         session.commit()
-        return member_view(member, fields["unit_code"])
+        # SPEC §7's answer has the birth date: the caller has just sent the whole number.
+        return member_view(member, fields["unit_code"]) | {"birth_date": member.birth_date}
 
 
 @blp.route("/<int:member_id>")

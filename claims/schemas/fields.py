@@ -11,7 +11,7 @@ import marshmallow as ma
 from flask import has_app_context
 from marshmallow import ValidationError
 
-from claims.idcard import IdNumberError, parse_id_number
+from claims.idcard import IdNumberError, holds_id_number, parse_id_number
 from claims.money import MoneyError, format_fen, parse_yuan
 
 TEXT_MAX = 200
@@ -77,6 +77,11 @@ class Text(ma.fields.String):
             raise coded("too_long", f"At most {self.max_length} characters.")
         if "\x00" in text:  # PostgreSQL text cannot hold it; no person types it
             raise coded("invalid", "Must not contain NUL characters.")
+        if holds_id_number(text):
+            # Free text goes to the unit union's notices, the status page and every claim view
+            # unmasked; an ID number belongs in its own field, which is kept masked.
+            raise coded("id_number_in_text", "Do not write an ID number here: it would be "
+                                             "shown unmasked. Name the document instead.")
         return text
 
     def normalise(self, text: str) -> str:

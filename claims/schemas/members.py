@@ -18,9 +18,17 @@ class MemberSchema(ma.Schema):
     unit_code = ma.fields.String()
     name = ma.fields.String()
     id_number_masked = ma.fields.String()
-    birth_date = ma.fields.Date()
+    birth_year = ma.fields.Integer(metadata={
+        "description": "the year only: the masked ID number hides the birth date, which would "
+                       "give the whole number back beside it"})
     sex = ma.fields.String(metadata={"enum": ["M", "F"]})
     phone = ma.fields.String(allow_none=True)
+
+
+class RegisteredMemberSchema(MemberSchema):
+    """The answer to a registration (SPEC §7): the birth date read from the number just sent."""
+
+    birth_date = ma.fields.Date()
 
 
 class MemberQuerySchema(QuerySchema):

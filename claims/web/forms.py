@@ -94,6 +94,7 @@ MESSAGES: dict[str, Any] = {
     "blank": _l("请填写此项"),
     "no_decisions_file": _l("请选择要上传的审核结果表（.xlsx）"),
     "nothing_requested": _l("请勾选要补交的材料，或在原因中写明还需补交什么"),
+    "id_number_in_text": _l("此处不能填写身份证号码（会被单位工会和职工看到）"),
     # units and members (console_units)
     "duplicate": _l("已登记，不能重复"),
     "unknown_unit": _l("没有此单位代码"),
