@@ -45,6 +45,21 @@ def test_five_wrong_passwords_lock_the_username_even_for_the_right_one(county, c
     assert sign_in(client, "other", PASSWORD).status_code == 200  # only that username
 
 
+def test_the_lockout_store_keeps_no_username_as_typed(app, county, client):
+    # People type their phone number (or ID number: refused, 422) into the username box; the
+    # store is a file on the host.
+    phone = "13912345678"
+    for _ in range(5):
+        assert sign_in(client, phone, "wrong password").status_code == 401
+    assert sign_in(client, phone, "wrong password").status_code == 429  # still counted
+    store = app.extensions["mutualaid"].settings.instance_path / "ratelimit.sqlite3"
+    kept = store.read_bytes() + b"".join(
+        path.read_bytes() for path in store.parent.glob("ratelimit.sqlite3-*"))
+    assert kept and phone.encode() not in kept
+    refused = sign_in(client, new_id_number(), "wrong password")
+    assert refused.status_code == 422 and refused.json["errors"][0]["code"] == "id_number_in_text"
+
+
 def test_a_right_password_clears_the_count_of_wrong_ones(county, client):
     county.clerk  # noqa: B018
     for _ in range(4):

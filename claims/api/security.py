@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import math
 import time
@@ -248,9 +250,15 @@ class LoginGuard(WindowCounts):
         minutes = settings.login_lockout_minutes
         self.per_username = parse(f"{settings.login_max_failures}/{minutes} minutes")
         self.per_address = parse(f"{settings.login_max_failures_per_address}/{minutes} minutes")
+        self._secret = settings.secret_key.encode()
+
+    def _username_key(self, username: str) -> str:
+        """What the store keeps of a username: a keyed digest. People mistype their ID
+        number into the username box; the store is a file anyone on the host may read."""
+        return hmac.new(self._secret, username.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _keys(self, username: str, address: str) -> list[tuple[RateLimitItem, str, str]]:
-        return [(self.per_username, "username", username[:100]),
+        return [(self.per_username, "username", self._username_key(username)),
                 (self.per_address, "address", address[:64])]
 
     def locked(self, username: str, address: str) -> Lockout | None:
@@ -268,7 +276,7 @@ class LoginGuard(WindowCounts):
         log.info("sign-in failed user=%r", username[:100])  # %r: no forged lines
 
     def succeeded(self, username: str) -> None:
-        self.clear(self.per_username, "username", username[:100])
+        self.clear(self.per_username, "username", self._username_key(username))
 
 
 def login_guard() -> LoginGuard:
