@@ -301,6 +301,10 @@ class Settings:
     reasons_file: str | None = None
     reconcile_unremitted_days: int = 30
     reconcile_uncollected_days: int = 30
+    # Days a notice written to the file outbox (a worker's or unit union's notice, a printable
+    # one) is kept after it was written: they hold names, amounts and products (a health
+    # condition). 0: kept until removed by hand.
+    outbox_keep_days: int = 90
     # The county's yearly subsidy (县总工会补贴), in fen: the reports' budget (issue 6).
     subsidy_fen: int = 35_000_000
     extra: dict[str, object] = field(default_factory=dict)
@@ -369,6 +373,7 @@ class Settings:
             reasons_file=env_file("REASONS_FILE", "the reason codes, TOML"),
             reconcile_unremitted_days=env_int("RECONCILE_UNREMITTED_DAYS", 30),
             reconcile_uncollected_days=env_int("RECONCILE_UNCOLLECTED_DAYS", 30),
+            outbox_keep_days=env_int("OUTBOX_KEEP_DAYS", 90),
         )
         check_scheduler_timing(settings.scheduler_lease_seconds,
                                settings.scheduler_heartbeat_seconds)

@@ -268,3 +268,25 @@ def test_readyz_can_leave_the_scheduler_out(database_url, tmp_path):
         assert answer.status_code == 200 and answer.json["checks"] == {"database": "ok"}
     finally:
         app.extensions["mutualaid"].engine.dispose()
+
+
+def test_prune_outbox_removes_old_notices_and_keeps_the_rest(app, county):
+    outbox = app.extensions["mutualaid"].settings.instance_path / "outbox"
+    for _ in range(2):
+        claim = county.claim(documents=["claim_form"])
+        assert county.fire(claim["claim_no"], "request_materials").status_code == 200
+    assert run_now(county.clerk, "dispatch_notifications").status_code == 200
+    notices = sorted((outbox / "unit").glob("*.txt"))
+    assert len(notices) == 2
+    assert all(path.stat().st_mode & 0o777 == 0o640 for path in notices)  # names a worker
+    old, recent = notices
+    aged = (datetime.now(UTC) - timedelta(days=91)).timestamp()
+    os.utime(old, (aged, aged))
+    manifest = outbox / "city" / "2020-W01" / "manifest.csv"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("kept")
+    os.utime(manifest, (aged, aged))
+    run = run_now(county.clerk, "prune_outbox")
+    assert run.status_code == 200 and run.json["summary"]["removed"] == 1
+    assert not old.exists() and recent.exists() and manifest.exists()
+    assert run_now(county.clerk, "prune_outbox").json["summary"]["removed"] == 0  # twice: same

@@ -28,11 +28,32 @@ class Rendered:
     params: dict[str, str]  # the values an SMS template fills in
 
 
+# A notice names a worker, an amount and a product: readable by the service's user and group
+# (the county's staff who print them), nobody else on the host.
+NOTICE_MODE = 0o640
+# The folders of the file outbox holding notices (outbox/<recipient kind>/, and print/ in
+# each); outbox/city holds transmitted manifests, kept as the record of what was sent.
+NOTICE_FOLDERS = ("unit", "worker")
+
+
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".part")
     partial.write_text(text, encoding="utf-8")
+    os.chmod(partial, NOTICE_MODE)
     os.replace(partial, path)
+
+
+def prune_notices(outbox: Path, keep_seconds: float, now: float) -> int:
+    """Remove notices written to the file outbox more than `keep_seconds` ago; how many."""
+    removed = 0
+    for folder in NOTICE_FOLDERS:
+        for path in (outbox / folder).rglob("*"):
+            if path.suffix in (".txt", ".html") and path.is_file() and (
+                    now - path.stat().st_mtime > keep_seconds):
+                path.unlink(missing_ok=True)  # another scheduler host may have removed it
+                removed += 1
+    return removed
 
 
 def send_file(outbox: Path, name: str, rendered: Rendered) -> str:

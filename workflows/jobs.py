@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import socket
+import time
 import tomllib
 import traceback
 from collections.abc import Callable
@@ -27,8 +28,8 @@ from claims.idcard import mask
 from claims.models import JobRun
 from claims.runtime import Runtime
 from config.settings import PROJECT_ROOT, Settings
+from workflows import channels, reminders, tally, visits
 from workflows import reconcile as reconciliation
-from workflows import reminders, tally, visits
 from workflows.batch import run_weekly_batch, transmit_due_batches
 from workflows.notify import dispatch_due
 
@@ -102,6 +103,17 @@ def prune_tokens(runtime: Runtime) -> dict[str, Any]:
     """Delete sign-in tokens that ended (expired or revoked) over 30 days ago."""
     with session_scope(runtime.engine) as session:
         return {"pruned": auth.prune_tokens(session, datetime.now(UTC))}
+
+
+@job
+def prune_outbox(runtime: Runtime) -> dict[str, Any]:
+    """Remove notices written to the file outbox over MUTUALAID_OUTBOX_KEEP_DAYS ago."""
+    days = runtime.settings.outbox_keep_days
+    if days == 0:
+        return {"removed": 0, "kept": "all (MUTUALAID_OUTBOX_KEEP_DAYS=0)"}
+    outbox = runtime.settings.instance_path / "outbox"
+    return {"removed": channels.prune_notices(outbox, days * 86_400, time.time()),
+            "older_than_days": days}
 
 
 @job
