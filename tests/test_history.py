@@ -129,5 +129,5 @@ def test_the_status_page_shows_the_worker_the_caps_left(county, worker):
         "by": "id", "id_number": worker["id_number"], "name": worker["name"]})
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "我的互助保障额度" in html and "2000.00" in html and "1000.00" in html
+    assert "我的互助保障额度" in html and "2,000.00" in html and "1,000.00" in html
     assert worker["id_number"] not in html
