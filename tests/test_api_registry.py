@@ -760,14 +760,14 @@ def test_the_upgrade_upper_cases_unit_codes_but_those_told_apart_by_case_alone(k
     assert codes == {"U001", "U002", "t01", "T01", "ab", "aB"}
 
 
-@pytest.mark.parametrize("kind", DATABASES)
-def test_the_upgrade_drops_the_padding_in_names_stored_before(kind, tmp_path):
+def member_names_after_upgrade(kind: str, tmp_path: Any, revision: str,
+                               written: list[str]) -> list[str]:
+    """Members named `written` in a database at `revision`, upgraded to head: their names."""
     from test_tally import database_at
 
     from migrations import upgrade
 
-    written = ["张\u3000三", " 李 四 ", "Aynur  Tursun", "王五"]
-    with contextlib.contextmanager(database_at)(kind, tmp_path, "0008_unit_codes_upper") as url:
+    with contextlib.contextmanager(database_at)(kind, tmp_path, revision) as url:
         engine = sa.create_engine(url)
         with engine.begin() as connection:
             connection.execute(sa.text(
@@ -783,30 +783,18 @@ def test_the_upgrade_drops_the_padding_in_names_stored_before(kind, tmp_path):
             names = list(connection.execute(sa.text("SELECT name FROM member ORDER BY id"))
                          .scalars())
         engine.dispose()
-    assert names == ["张三", "李四", "Aynur Tursun", "王五"]
+    return names
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_the_upgrade_drops_the_padding_in_names_stored_before(kind, tmp_path):
+    written = ["张\u3000三", " 李 四 ", "Aynur  Tursun", "王五"]
+    assert member_names_after_upgrade(kind, tmp_path, "0008_unit_codes_upper", written) == [
+        "张三", "李四", "Aynur Tursun", "王五"]
 
 
 @pytest.mark.parametrize("kind", DATABASES)
 def test_the_upgrade_writes_one_middle_dot_in_names_stored_before(kind, tmp_path):
-    from test_tally import database_at
-
-    from migrations import upgrade
-
     written = ["阿依古丽・买买提", "阿依古丽 • 买买提", "阿依古丽.买买提", "A. Tursun", "王五"]
-    with contextlib.contextmanager(database_at)(kind, tmp_path, "0011_manifest_digest") as url:
-        engine = sa.create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(sa.text(
-                "INSERT INTO unit (id, code, name, employee_count, created_at) "
-                "VALUES (1, 'U1', 'U1', 0, CURRENT_TIMESTAMP)"))
-            for i, name in enumerate(written):
-                connection.execute(sa.text(
-                    "INSERT INTO member (unit_id, name, id_number, birth_date, sex, created_at) "
-                    "VALUES (1, :name, :id_number, '1990-01-01', 'M', CURRENT_TIMESTAMP)"),
-                    {"name": name, "id_number": f"ID{i}"})
-        upgrade(url)
-        with engine.connect() as connection:
-            names = list(connection.execute(sa.text("SELECT name FROM member ORDER BY id"))
-                         .scalars())
-        engine.dispose()
-    assert names == ["阿依古丽·买买提"] * 3 + ["A. Tursun", "王五"]
+    assert member_names_after_upgrade(kind, tmp_path, "0011_manifest_digest", written) == [
+        "阿依古丽·买买提"] * 3 + ["A. Tursun", "王五"]
