@@ -53,13 +53,14 @@ def parse_yuan(value: object) -> int:
     return fen
 
 
-def format_fen(fen: int | None) -> str | None:
-    """Fen as a two-place decimal string in yuan: 150000 -> "1500.00"."""
+def format_fen(fen: int | None, *, grouped: bool = False) -> str | None:
+    """Fen as a two-place decimal string in yuan: 150000 -> "1500.00"; `grouped` for pages
+    to read, never for what a program reads back: 30823767 -> "308,237.67"."""
     if fen is None:
         return None
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole}.{cents:02d}"
+    return f"{sign}{whole:,}.{cents:02d}" if grouped else f"{sign}{whole}.{cents:02d}"
 
 
 def yuan_to_fen(value: str | int | Decimal) -> int:

@@ -332,3 +332,10 @@ def test_money_still_takes_json_numbers_as_int_and_decimal(fen):
     assert parse_yuan(Decimal(fen).scaleb(-2)) == fen
     if fen % 100 == 0:
         assert parse_yuan(fen // 100) == fen
+
+
+def test_amounts_for_pages_are_grouped_by_thousands_and_never_lose_a_fen():
+    assert format_fen(30823767, grouped=True) == "308,237.67"
+    assert format_fen(-123456789, grouped=True) == "-1,234,567.89"
+    assert format_fen(5, grouped=True) == "0.05"
+    assert format_fen(30823767) == "308237.67"  # what the API writes and reads back

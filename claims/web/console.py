@@ -43,7 +43,7 @@ from claims.models import Claim, Member, Notification, User
 from claims.money import format_fen
 from claims.runtime import get_reads, get_runtime, get_session
 from claims.schemas.fields import normal_name
-from claims.web.forms import FIELD_LABELS, grouped_yuan
+from claims.web.forms import FIELD_LABELS
 from workflows.lifecycle import STATES
 from workflows.reminders import overdue_batches, overdue_days
 from workflows.tally import claims_by_state
@@ -196,7 +196,7 @@ def _outside_the_routes() -> dict[str, Any]:
 @console.app_template_filter("yuan")
 def _yuan(fen: int | None) -> str:
     """An amount as pages show it: 308,237.67 (display only: a form box takes `yuan_typed`)."""
-    return grouped_yuan(format_fen(fen) or "")
+    return format_fen(fen, grouped=True) or ""
 
 
 @console.app_template_filter("yuan_typed")

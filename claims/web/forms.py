@@ -148,24 +148,14 @@ def chinese(code: str, message: str, field: str | None = None) -> str:
     if known is not None:
         return str(known)
     if code == "below_onsite_threshold":  # with the threshold the county configured
-        threshold = format_fen(get_runtime().settings.onsite_threshold_fen) or ""
-        return _("现场理赔仅适用于大额理赔（核准金额 %(amount)s 元及以上）",
-                 amount=grouped_yuan(threshold))
+        threshold = format_fen(get_runtime().settings.onsite_threshold_fen, grouped=True)
+        return _("现场理赔仅适用于大额理赔（核准金额 %(amount)s 元及以上）", amount=threshold)
     ruled = rule_message(code, message)
     if ruled is not None:
         return ruled
     if not _CHINESE.search(message) and code in _GENERIC:
         return str(MESSAGES["invalid_type"])
     return message
-
-
-def grouped_yuan(amount: str) -> str:
-    """A two-place amount as a page shows it: 308237.67 -> 308,237.67. For reading only:
-    form boxes and downloads hold 308237.67, as the API takes it."""
-    whole, point, fen = amount.partition(".")
-    sign = "-" if whole.startswith("-") else ""
-    digits = whole.lstrip("-")
-    return f"{sign}{int(digits):,}{point}{fen}" if digits.isdigit() else amount
 
 
 def _add(errors: Errors, field: str | None, text: str) -> None:
